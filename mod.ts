@@ -1,0 +1,61 @@
+/**
+ * A client for Stash, the HTTP key-value configuration service: typed
+ * errors, retries with backoff, zero-knowledge encryption compatible with
+ * the other Stash clients, and change subscriptions.
+ *
+ * @example Read and write values
+ * ```ts
+ * import { Client, NotFoundError } from "@stash/client";
+ * import { createStashServer } from "@stash/client/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const server = createStashServer();
+ * await using client = new Client("http://stash.test", { fetch: server.fetch });
+ *
+ * await client.setJson("app/config", { debug: true });
+ * assert.deepEqual(await client.getJson("app/config"), { debug: true });
+ * assert.equal(await client.getOrDefault("app/missing", "none"), "none");
+ * await assert.rejects(client.get("app/missing"), NotFoundError);
+ * ```
+ *
+ * @module
+ */
+
+export { Client } from "./src/client.ts";
+export type {
+  CallOptions,
+  ClientOptions,
+  ListFilter,
+  ListOptions,
+  SetOptions,
+  SetResult,
+} from "./src/options.ts";
+export { Format, isFormat } from "./src/format.ts";
+export type { HistoryEntry, KeyInfo } from "./src/key_info.ts";
+export { normalizeKey } from "./src/keys.ts";
+export type { KeyEncoding } from "./src/keys.ts";
+export type { FetchFunction, RetryEvent } from "./src/transport.ts";
+export type { SleepFunction } from "./src/retry.ts";
+export {
+  ClosedError,
+  ConnectionError,
+  DecryptionError,
+  ForbiddenError,
+  NotFoundError,
+  PayloadTooLargeError,
+  RateLimitError,
+  ResponseError,
+  StashError,
+  TimeoutError,
+  UnauthorizedError,
+  UnsupportedError,
+} from "./src/errors.ts";
+export type {
+  DecryptionErrorOptions,
+  PayloadTooLargeErrorOptions,
+  RateLimitErrorOptions,
+  RequestContext,
+  ResponseErrorOptions,
+  StashErrorOptions,
+  TimeoutErrorOptions,
+} from "./src/errors.ts";
