@@ -224,7 +224,7 @@ export class Client
    *
    * @throws {TypeError} when the value cannot be serialised as JSON.
    */
-  setJson(
+  async setJson(
     key: string,
     value: unknown,
     options?: CallOptions,
@@ -245,7 +245,7 @@ export class Client
           `${typeof value}`,
       );
     }
-    return this.set(key, text, {
+    return await this.set(key, text, {
       ...checkCallOptions(options),
       format: "json",
     });
