@@ -42,7 +42,8 @@ import {
 } from "./options.ts";
 import { Transport, type TransportResponse } from "./transport.ts";
 import { decodeBase64 } from "./zk/base64.ts";
-import { isEncrypted, ZkCodec } from "./_pending.ts";
+import { isEncrypted } from "./zk/cipher.ts";
+import { ZkCodec } from "./zk/codec.ts";
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const ENCODER = new TextEncoder();
@@ -549,7 +550,7 @@ export class Client
       );
     }
     this.#throwIfClosed();
-    return await this.#zk.decrypt(value, key);
+    return await this.#zk.decrypt(value, { key });
   }
 }
 

@@ -9,7 +9,7 @@ import type { KeyEncoding } from "./keys.ts";
 import { sleep as defaultSleep, type SleepFunction } from "./retry.ts";
 import type { FetchFunction, RetryEvent } from "./transport.ts";
 import type { SubscribeOptions } from "./_pending.ts";
-import type { ZkOptions } from "./_pending.ts";
+import type { ZkOptions } from "./zk/options.ts";
 
 /** Options of {@link Client}. */
 export interface ClientOptions {
