@@ -36,6 +36,34 @@ export { normalizeKey } from "./src/keys.ts";
 export type { KeyEncoding } from "./src/keys.ts";
 export type { FetchFunction, RetryEvent } from "./src/transport.ts";
 export type { SleepFunction } from "./src/retry.ts";
+export { decrypt, encrypt, isEncrypted } from "./src/zk/cipher.ts";
+export { ZkCodec } from "./src/zk/codec.ts";
+export type { ZkCodecOptions, ZkDecryptOptions } from "./src/zk/codec.ts";
+export type { ZkOptions } from "./src/zk/options.ts";
+export {
+  Subscription,
+  SubscriptionOverflowError,
+} from "./src/sse/subscription.ts";
+export type {
+  ChangeAction,
+  ChangeEvent,
+  OverflowInfo,
+  OverflowPolicy,
+  ReconnectOptions,
+  StateChangeInfo,
+  SubscribeOptions,
+  SubscriptionHooks,
+  SubscriptionOverflowErrorOptions,
+  SubscriptionState,
+  SubscriptionTarget,
+} from "./src/sse/subscription.ts";
+export { EventStreamError } from "./src/sse/parser.ts";
+export type {
+  EventStreamErrorOptions,
+  ServerSentEvent,
+} from "./src/sse/parser.ts";
+export { Watch } from "./src/sse/watch.ts";
+export type { WatchOptions, WatchUpdate } from "./src/sse/watch.ts";
 export {
   ClosedError,
   ConnectionError,

@@ -22,6 +22,8 @@ import {
   parseKeyList,
 } from "./key_info.ts";
 import {
+  encodeKey,
+  hasPingSuffix,
   historyPath,
   keyPath,
   normalizeKey,
@@ -41,6 +43,12 @@ import {
   type SetResult,
 } from "./options.ts";
 import { Transport, type TransportResponse } from "./transport.ts";
+import {
+  type SubscribeOptions,
+  Subscription,
+  type SubscriptionTarget,
+} from "./sse/subscription.ts";
+import { type KeyRead, Watch, type WatchOptions } from "./sse/watch.ts";
 import { decodeBase64 } from "./zk/base64.ts";
 import { isEncrypted } from "./zk/cipher.ts";
 import { ZkCodec } from "./zk/codec.ts";
@@ -74,6 +82,8 @@ export class Client
   readonly #transport: Transport;
   readonly #zk: ZkCodec | undefined;
   readonly #requireEncryption: boolean;
+  readonly #subscribeDefaults: SubscribeOptions;
+  readonly #clientOptions: ClientOptions;
   #seenCreated = false;
 
   /**
@@ -104,6 +114,8 @@ export class Client
       ? undefined
       : new ZkCodec(options.zkKey, options.zk ?? {});
     this.#requireEncryption = options.requireEncryption ?? false;
+    this.#subscribeDefaults = options.subscribe ?? {};
+    this.#clientOptions = options;
   }
 
   /** The base URL, without a trailing slash. */
@@ -432,6 +444,95 @@ export class Client
   }
 
   /**
+   * Subscribes to changes of one key. Events arrive as
+   * `{ key, action, timestamp }`; read the key for its new value, or use
+   * {@link Client.watch}. The subscription reconnects after network errors,
+   * a stream that ends, 429 and 5xx, and its `for await` loop rejects on
+   * 400, 401, 403 and 404. Stash does not replay events missed while
+   * reconnecting: watch `onStateChange` to resync.
+   *
+   * @throws {TypeError} for an invalid key, before connecting.
+   */
+  subscribe(key: string, options?: SubscribeOptions): Subscription {
+    validateKey(key);
+    const stored = normalizeKey(key);
+    const encoding = this.#options.keyEncoding;
+    // The exact path of a key ending in a `ping` segment would hit the
+    // server's health check, so such keys subscribe to their parent and the
+    // subscription drops the other keys' events.
+    const slash = stored.lastIndexOf("/");
+    let path = `/kv/subscribe/${encodeKey(stored, encoding)}`;
+    if (hasPingSuffix(stored)) {
+      path = slash < 0
+        ? "/kv/subscribe/*"
+        : `/kv/subscribe/${encodeKey(stored.slice(0, slash), encoding)}/*`;
+    }
+    return this.#subscription(path, { kind: "key", key: stored }, options);
+  }
+
+  /**
+   * Subscribes to changes of every key below `prefix`, segment-aligned:
+   * prefix `app` receives `app/x` but not `application`.
+   *
+   * @throws {TypeError} for an invalid or empty prefix, before connecting.
+   */
+  subscribePrefix(prefix: string, options?: SubscribeOptions): Subscription {
+    const stored = normalizeKey(validatePrefix(prefix));
+    if (stored === "") {
+      throw new TypeError(
+        `Invalid prefix ${
+          JSON.stringify(prefix)
+        }: it is empty; use subscribeAll() to receive every key`,
+      );
+    }
+    const path = `/kv/subscribe/${
+      encodeKey(stored, this.#options.keyEncoding)
+    }/*`;
+    return this.#subscription(
+      path,
+      { kind: "prefix", prefix: stored },
+      options,
+    );
+  }
+
+  /** Subscribes to changes of every key the token can read. */
+  subscribeAll(options?: SubscribeOptions): Subscription {
+    return this.#subscription("/kv/subscribe/*", { kind: "all" }, options);
+  }
+
+  /**
+   * Watches the value of a key: yields the current value first (or
+   * `exists: false`), then the value after each change, decrypted when
+   * `zkKey` is set. Bursts of changes may be coalesced into one update, but
+   * the last value is always yielded: the key is read again after every
+   * reconnect.
+   *
+   * @throws {TypeError} for an invalid key, before connecting.
+   */
+  watch(
+    key: string,
+    options: WatchOptions & { subscription?: SubscribeOptions } = {},
+  ): Watch {
+    validateKey(key);
+    checkCallOptions(options);
+    const { subscription, ...watchOptions } = options;
+    const client = this.#clientOptions;
+    const signal = this.#lifetimeSignal(options.signal);
+    return new Watch({
+      ...watchOptions,
+      signal,
+      key: normalizeKey(key),
+      subscribe: (hooks) => this.subscribe(key, { ...subscription, ...hooks }),
+      read: (readSignal) => this.#readForWatch(key, readSignal),
+      ...(client.reconnect === undefined
+        ? {}
+        : { readRetry: client.reconnect }),
+      ...(client.sleep === undefined ? {} : { sleep: client.sleep }),
+      ...(client.random === undefined ? {} : { random: client.random }),
+    });
+  }
+
+  /**
    * Iterates over the metadata of every key, as {@link Client.list} with no
    * prefix returns it.
    */
@@ -478,6 +579,55 @@ export class Client
 
   [Symbol.for("nodejs.util.inspect.custom")](): string {
     return this.toString();
+  }
+
+  #lifetimeSignal(signal: AbortSignal | undefined): AbortSignal {
+    const closed = this.#transport.closedSignal;
+    return signal === undefined ? closed : AbortSignal.any([closed, signal]);
+  }
+
+  #subscription(
+    path: string,
+    target: SubscriptionTarget,
+    options: SubscribeOptions | undefined,
+  ): Subscription {
+    this.#throwIfClosed();
+    checkCallOptions(options);
+    const merged: SubscribeOptions = { ...this.#subscribeDefaults, ...options };
+    const client = this.#clientOptions;
+    return new Subscription({
+      ...merged,
+      signal: this.#lifetimeSignal(merged.signal),
+      path,
+      target,
+      connect: (signal, lastEventId) =>
+        this.#transport.open({
+          method: "GET",
+          path,
+          signal,
+          headers: {
+            accept: "text/event-stream",
+            ...(lastEventId === undefined
+              ? {}
+              : { "last-event-id": lastEventId }),
+          },
+          ...(target.kind === "key" ? { key: target.key } : {}),
+        }),
+      ...(client.reconnect === undefined
+        ? {}
+        : { reconnect: client.reconnect }),
+      ...(client.sleep === undefined ? {} : { sleep: client.sleep }),
+      ...(client.random === undefined ? {} : { random: client.random }),
+    });
+  }
+
+  async #readForWatch(key: string, signal: AbortSignal): Promise<KeyRead> {
+    try {
+      return { exists: true, value: await this.get(key, { signal }) };
+    } catch (error) {
+      if (error instanceof NotFoundError) return { exists: false };
+      throw error;
+    }
   }
 
   #throwIfClosed(): void {

@@ -8,7 +8,7 @@ import type { Format } from "./format.ts";
 import type { KeyEncoding } from "./keys.ts";
 import { sleep as defaultSleep, type SleepFunction } from "./retry.ts";
 import type { FetchFunction, RetryEvent } from "./transport.ts";
-import type { SubscribeOptions } from "./_pending.ts";
+import type { ReconnectOptions, SubscribeOptions } from "./sse/subscription.ts";
 import type { ZkOptions } from "./zk/options.ts";
 
 /** Options of {@link Client}. */
@@ -111,7 +111,15 @@ export interface ClientOptions {
    */
   subscribe?: SubscribeOptions;
   /**
-   * Waits between retries; inject it to test without real delays.
+   * Reconnection delays of subscriptions: exponential backoff with full
+   * jitter from `initialDelay` up to `maxDelay`, reset after a connection
+   * that stayed up for `resetAfter`.
+   * @default { initialDelay: 1000, maxDelay: 30000, resetAfter: 60000 }
+   */
+  reconnect?: ReconnectOptions;
+  /**
+   * Waits between retries and subscription reconnects; inject it to test
+   * without real delays.
    * @default a setTimeout-based sleep that honours the signal
    */
   sleep?: SleepFunction;

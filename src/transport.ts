@@ -115,6 +115,11 @@ export class Transport {
     return this.#closer.signal.aborted;
   }
 
+  /** A signal that aborts when the transport is closed. */
+  get closedSignal(): AbortSignal {
+    return this.#closer.signal;
+  }
+
   /** Aborts every request in flight with a {@link ClosedError}. */
   close(): void {
     this.#closer.abort(new ClosedError("The client was closed"));
