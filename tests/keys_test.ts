@@ -54,14 +54,17 @@ Deno.test("validateKey rejects", async (t) => {
     await t.step(String(JSON.stringify(input)), () => {
       assert.throws(
         () => validateKey(input),
-        (error: Error) => error instanceof TypeError && message.test(error.message),
+        (error: Error) =>
+          error instanceof TypeError && message.test(error.message),
       );
     });
   }
 });
 
 Deno.test("validateKey accepts", () => {
-  for (const key of ["a", "./a", "a/../b", "50%", "what?", "#tag", "✓", "ping"]) {
+  for (
+    const key of ["a", "./a", "a/../b", "50%", "what?", "#tag", "✓", "ping"]
+  ) {
     assert.equal(validateKey(key), key);
   }
 });
