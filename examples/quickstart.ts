@@ -36,7 +36,7 @@ if (url === undefined || url === "") {
 const client = new Client(baseUrl, token === undefined ? {} : { token });
 
 function show(label: string, value: unknown): void {
-  console.log(`  ${label.padEnd(34)} ${value}`);
+  console.log(`  ${label.padEnd(36)} ${value}`);
 }
 
 try {

@@ -319,10 +319,11 @@ export function errorFromResponse(
   const target = context.key === undefined
     ? `${context.method ?? "request"} ${context.path ?? ""}`.trim()
     : `key ${quoteKey(context.key)}`;
+  const subject = target.charAt(0).toUpperCase() + target.slice(1);
   const detail = serverMessage === "" ? "" : `: ${serverMessage}`;
   switch (response.status) {
     case 404:
-      return new NotFoundError(`${target} not found (404${detail})`, options);
+      return new NotFoundError(`${subject} not found (404${detail})`, options);
     case 401:
       return new UnauthorizedError(
         `Unauthorized (401${detail}) for ${target}: the token is missing, ` +
@@ -368,7 +369,7 @@ export function errorFromResponse(
     }
     default:
       return new ResponseError(
-        `${target} failed with status ${response.status}${detail}`,
+        `${subject} failed with status ${response.status}${detail}`,
         options,
       );
   }
