@@ -1,0 +1,84 @@
+/**
+ * The client against the in-process server through an injected fetch:
+ * plain get and set are the baselines, against which zero-knowledge reads
+ * (cold and with a cached key) and writes (one salt per value and with salt
+ * reuse) are measured in the same run. Run with
+ * `deno bench --allow-read --allow-env bench/client_bench.ts`; results are
+ * in bench/README.md.
+ *
+ * @module
+ */
+
+import { Client } from "../mod.ts";
+import { createStashServer } from "../testing.ts";
+
+const PASSPHRASE = "bench passphrase 0123456789";
+const VALUE = "x".repeat(1024);
+const COLD_RUNS = { n: 10, warmup: 1 };
+
+const server = createStashServer();
+const fetch = server.fetch;
+const plain = new Client("http://stash.test", { fetch });
+const reuse = new Client("http://stash.test", { fetch, zkKey: PASSPHRASE });
+const perValue = new Client("http://stash.test", {
+  fetch,
+  zkKey: PASSPHRASE,
+  zk: { saltPerValue: true },
+});
+
+await plain.set("bench/plain", VALUE);
+await reuse.set("bench/zk", VALUE);
+// A cached read: the writer's own key is in its cache.
+await reuse.get("bench/zk");
+
+// Values with distinct salts for cold reads, one per measured run.
+const coldKeys: string[] = [];
+for (let index = 0; index < COLD_RUNS.n + COLD_RUNS.warmup; index++) {
+  const key = `bench/cold/${index}`;
+  await perValue.set(key, VALUE);
+  coldKeys.push(key);
+}
+let coldIndex = 0;
+
+Deno.bench("plain get", { group: "get 1 KiB", baseline: true }, async () => {
+  await plain.get("bench/plain");
+});
+
+Deno.bench("zk get, cached key", { group: "get 1 KiB" }, async () => {
+  await reuse.get("bench/zk");
+});
+
+Deno.bench("zk get, cold (one Argon2id run)", {
+  group: "get 1 KiB",
+  ...COLD_RUNS,
+}, async (b) => {
+  // A fresh client has an empty key cache.
+  const reader = new Client("http://stash.test", { fetch, zkKey: PASSPHRASE });
+  const key = coldKeys[coldIndex++ % coldKeys.length] as string;
+  b.start();
+  await reader.get(key);
+  b.end();
+  await reader.close();
+});
+
+Deno.bench("plain set", { group: "set 1 KiB", baseline: true }, async () => {
+  await plain.set("bench/plain", VALUE);
+});
+
+Deno.bench("zk set, salt reuse", { group: "set 1 KiB" }, async () => {
+  await reuse.set("bench/zk", VALUE);
+});
+
+Deno.bench("zk set, one salt per value", {
+  group: "set 1 KiB",
+  ...COLD_RUNS,
+}, async () => {
+  await perValue.set("bench/zk-per-value", VALUE);
+});
+
+globalThis.addEventListener("unload", () => {
+  void plain.close();
+  void reuse.close();
+  void perValue.close();
+  void server.close();
+});
