@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console
 /**
  * A short tour of the client, run by `deno task demo`.
  *

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console
 /**
  * Starts the in-process Stash server on 127.0.0.1 and prints its URL, so
  * that the live test suite can run against a real socket:

@@ -18,7 +18,7 @@ export interface ClientOptions {
    * errors, `toString`, `JSON.stringify` or `Deno.inspect` output.
    * @default undefined (no credentials)
    */
-  token?: string;
+  token?: string | undefined;
   /**
    * Per-attempt timeout in milliseconds. It covers connecting, the response
    * headers and reading the body. Each retry gets a fresh timeout.
@@ -53,7 +53,7 @@ export interface ClientOptions {
    * values are decrypted on read. It never appears in any output.
    * @default undefined (no encryption)
    */
-  zkKey?: string;
+  zkKey?: string | undefined;
   /**
    * Settings of the zero-knowledge codec: key cache size, write-key
    * rotation, derivation concurrency and Worker use. Requires `zkKey`.

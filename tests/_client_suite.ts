@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console -- a program that reports to the terminal
 // The client test suite that runs against every kind of server: the
 // in-process server through an injected fetch, the same server over a
 // loopback socket, and a real Stash server when STASH_URL is set. Every
@@ -5,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import {
-  Client,
+  type Client,
   type ClientOptions,
   Format,
   type KeyInfo,

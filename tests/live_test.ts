@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console -- a program that reports to the terminal
 // The client suite against a real Stash server:
 //   STASH_URL=http://host:8484 [STASH_TOKEN=...] deno task test:live
 // Without STASH_URL the test is skipped with a message.

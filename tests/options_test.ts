@@ -214,7 +214,11 @@ Deno.test("call argument validation", async (t) => {
       () => client.get("k", { signal: "x" as unknown as AbortSignal }),
       /AbortSignal/,
     ],
-    ["options type", () => client.get("k", 7 as unknown as {}), /call options/],
+    [
+      "options type",
+      () => client.get("k", 7 as unknown as Record<string, never>),
+      /call options/,
+    ],
     ["delete empty", () => client.delete(" "), /empty/],
     ["has dot", () => client.has(".."), /"\.\."/],
     ["info control", () => client.info("a\tb"), /control characters/],
