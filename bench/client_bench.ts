@@ -3,7 +3,7 @@
  * plain get and set are the baselines, against which zero-knowledge reads
  * (cold and with a cached key) and writes (one salt per value and with salt
  * reuse) are measured in the same run. Run with
- * `deno bench --allow-read --allow-env bench/client_bench.ts`; results are
+ * `deno bench --allow-net=127.0.0.1 --allow-read --allow-env bench/client_bench.ts`; results are
  * in bench/README.md.
  *
  * @module
@@ -76,7 +76,44 @@ Deno.bench("zk set, one salt per value", {
   await perValue.set("bench/zk-per-value", VALUE);
 });
 
+// The same reads and writes over a loopback socket, where the request
+// itself costs what it costs against a real server on the same host.
+const listener = await server.listen();
+const plainSocket = new Client(listener.url);
+const reuseSocket = new Client(listener.url, { zkKey: PASSPHRASE });
+await reuseSocket.set("bench/zk-socket", VALUE);
+await reuseSocket.get("bench/zk-socket");
+
+Deno.bench("plain get over loopback", {
+  group: "get 1 KiB over loopback",
+  baseline: true,
+}, async () => {
+  await plainSocket.get("bench/plain");
+});
+
+Deno.bench("zk get over loopback, cached key", {
+  group: "get 1 KiB over loopback",
+}, async () => {
+  await reuseSocket.get("bench/zk-socket");
+});
+
+Deno.bench("plain set over loopback", {
+  group: "set 1 KiB over loopback",
+  baseline: true,
+}, async () => {
+  await plainSocket.set("bench/plain", VALUE);
+});
+
+Deno.bench("zk set over loopback, salt reuse", {
+  group: "set 1 KiB over loopback",
+}, async () => {
+  await reuseSocket.set("bench/zk-socket", VALUE);
+});
+
 globalThis.addEventListener("unload", () => {
+  void plainSocket.close();
+  void reuseSocket.close();
+  void listener.close();
   void plain.close();
   void reuse.close();
   void perValue.close();

@@ -46,6 +46,7 @@ import { Transport, type TransportResponse } from "./transport.ts";
 import {
   type SubscribeOptions,
   Subscription,
+  type SubscriptionHooks,
   type SubscriptionTarget,
 } from "./sse/subscription.ts";
 import { type KeyRead, Watch, type WatchOptions } from "./sse/watch.ts";
@@ -309,16 +310,17 @@ export class Client
       query.set("filter", filter satisfies ListFilter);
     }
     const search = query.size === 0 ? "" : `?${query}`;
+    const path = `/kv/${search}`;
     const response = await this.#send({
       method: "GET",
-      path: `/kv/${search}`,
+      path,
       signal: checked?.signal,
     });
     // With auth on, a caller who can read no key at all gets a JSON 401
     // even with a valid token. A rejected token gets the auth layer's
     // plain-text 401.
     if (response.status === 401 && isJson(response)) return [];
-    this.#expectSuccess(response, "GET", undefined);
+    this.#expectSuccess(response, "GET", undefined, path);
     return parseKeyList(response.body);
   }
 
@@ -522,7 +524,8 @@ export class Client
       ...watchOptions,
       signal,
       key: normalizeKey(key),
-      subscribe: (hooks) => this.subscribe(key, { ...subscription, ...hooks }),
+      subscribe: (hooks) =>
+        this.subscribe(key, chainHooks(subscription ?? {}, hooks)),
       read: (readSignal) => this.#readForWatch(key, readSignal),
       ...(client.reconnect === undefined
         ? {}
@@ -643,15 +646,21 @@ export class Client
     return await this.#transport.request(spec);
   }
 
+  /** Throws the typed error of a non-2xx response; `path` names keyless calls. */
   #expectSuccess(
     response: TransportResponse,
     method: string,
     key: string | undefined,
+    path?: string,
   ): void {
     if (response.status >= 200 && response.status < 300) return;
     throw errorFromResponse(
       response,
-      { method, ...(key === undefined ? {} : { key }) },
+      {
+        method,
+        ...(key === undefined ? {} : { key }),
+        ...(path === undefined ? {} : { path }),
+      },
       this.#options.now(),
     );
   }
@@ -702,6 +711,33 @@ export class Client
     this.#throwIfClosed();
     return await this.#zk.decrypt(value, { key });
   }
+}
+
+/**
+ * Merges subscription options with the hooks of a watch, so that both the
+ * caller's hooks and the watch's run.
+ */
+function chainHooks(
+  options: SubscribeOptions,
+  hooks: SubscriptionHooks,
+): SubscribeOptions {
+  const merged: SubscribeOptions = { ...options };
+  const names = ["onStateChange", "onOverflow", "onInvalidEvent"] as const;
+  for (const name of names) {
+    const first = options[name] as ((...args: unknown[]) => void) | undefined;
+    const second = hooks[name] as ((...args: unknown[]) => void) | undefined;
+    if (first === undefined || second === undefined) {
+      if (second !== undefined) Object.assign(merged, { [name]: second });
+      continue;
+    }
+    Object.assign(merged, {
+      [name]: (...args: unknown[]) => {
+        first(...args);
+        second(...args);
+      },
+    });
+  }
+  return merged;
 }
 
 function isJson(response: TransportResponse): boolean {

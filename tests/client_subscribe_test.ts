@@ -207,6 +207,27 @@ Deno.test("client watch", async (t) => {
     await watch.close();
   });
 
+  await t.step("caller's subscription hooks still run", async () => {
+    await using env = setup();
+    const states: SubscriptionState[] = [];
+    const watch = env.client.watch("h", {
+      resyncDelay: 0,
+      subscription: { onStateChange: (state) => states.push(state) },
+    });
+    const updates = watch[Symbol.asyncIterator]();
+    assert.deepEqual(await take(updates), { key: "h", exists: false });
+    await waitForSubscribers(env.server, 1);
+    await env.client.set("h", "v");
+    assert.deepEqual(await take(updates), {
+      key: "h",
+      exists: true,
+      value: "v",
+    });
+    assert.ok(states.includes("open"), states.join());
+    await watch.close();
+    assert.equal(states.at(-1), "closed");
+  });
+
   await t.step("decrypts zero-knowledge values", async () => {
     await using env = setup({}, { zkKey: "watch passphrase 0123456789" });
     const watch = env.client.watch("secret/w", { resyncDelay: 0 });

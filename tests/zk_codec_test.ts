@@ -144,6 +144,8 @@ Deno.test("ZkCodec write salt", async (t) => {
     const salts = [];
     for (let i = 0; i < 7; i++) {
       salts.push(saltOf(await codec.encrypt(encoder.encode(`${i}`))));
+      // Lets the prefetched key of the next salt finish deriving.
+      await flush();
     }
     assert.equal(new Set(salts.slice(0, 3)).size, 1);
     assert.equal(new Set(salts.slice(3, 6)).size, 1);
@@ -168,6 +170,24 @@ Deno.test("ZkCodec write salt", async (t) => {
     assert.equal(fake.calls, 2, "rotation reuses the prefetched key");
     assert.equal(new Set(salts.slice(0, 20)).size, 1);
     assert.notEqual(salts[20], salts[0]);
+    codec.close();
+  });
+  await t.step("writes keep the salt while the next key derives", async () => {
+    const fake = new FakeDerive({ hold: true });
+    const codec = codecWith(fake, { rotateAfter: 2 });
+    const first = codec.encrypt(encoder.encode("0"));
+    await fake.releaseAll();
+    const salt = saltOf(await first);
+    // The second write starts the prefetch, which stays held.
+    const salts = [saltOf(await codec.encrypt(encoder.encode("1")))];
+    assert.equal(fake.waiting, 1);
+    salts.push(saltOf(await codec.encrypt(encoder.encode("2"))));
+    salts.push(saltOf(await codec.encrypt(encoder.encode("3"))));
+    assert.deepEqual(salts, [salt, salt, salt], "up to twice rotateAfter");
+    const fifth = codec.encrypt(encoder.encode("4"));
+    await fake.releaseAll();
+    assert.notEqual(saltOf(await fifth), salt, "then it waits for the new key");
+    assert.equal(fake.calls, 2);
     codec.close();
   });
   await t.step("failed prefetch is derived again on rotation", async () => {

@@ -123,17 +123,19 @@ interface WriteSlot {
   salt: Uint8Array;
   key: Promise<CryptoKey>;
   uses: number;
+  ready: boolean;
   failed: boolean;
 }
 
 /**
- * The key used for writes: one random salt and its derived key serve up to
- * `rotateAfter` encryptions, then the next encryption gets a new salt.
- * Concurrent encryptions share the slot's derivation.
+ * The key used for writes: one random salt and its derived key serve
+ * `rotateAfter` encryptions, then writes move to a new salt.
  *
  * The next salt's key is derived in the background once the current salt has
- * 10% of its uses left, so that rotation does not stall a write. A client
- * that stops writing before rotation wastes that one derivation.
+ * 10% of its uses left. When writes outpace that derivation, they keep the
+ * current salt until the new key is ready, up to twice `rotateAfter`, and
+ * only then wait. Concurrent encryptions share one derivation. A client that
+ * stops writing before rotation wastes the prefetched derivation.
  */
 export class WriteKeyRotation {
   #rotateAfter: number;
@@ -152,8 +154,8 @@ export class WriteKeyRotation {
   }
 
   /**
-   * Reserves one encryption under the current write key, starting a new salt
-   * first when the current one is used up or its derivation failed.
+   * Reserves one encryption under the current write key, moving to the next
+   * salt when the current one is used up or its derivation failed.
    *
    * @param newSalt Returns a fresh random salt.
    * @param derive Derives the key for a new salt.
@@ -164,7 +166,7 @@ export class WriteKeyRotation {
     derive: (salt: Uint8Array) => Promise<CryptoKey>,
   ): Promise<SaltedKey> {
     let slot = this.#slot;
-    if (slot === undefined || slot.uses >= this.#rotateAfter) {
+    if (slot === undefined || slot.failed || this.#shouldRotate(slot)) {
       const prefetched = this.#next?.failed === false ? this.#next : undefined;
       slot = prefetched ?? createSlot(newSalt(), derive);
       this.#next = undefined;
@@ -188,18 +190,36 @@ export class WriteKeyRotation {
     this.#slot = undefined;
     this.#next = undefined;
   }
+
+  #shouldRotate(slot: WriteSlot): boolean {
+    if (slot.uses < this.#rotateAfter) return false;
+    const next = this.#next;
+    const nextPending = next !== undefined && !next.ready && !next.failed;
+    return !nextPending || slot.uses >= 2 * this.#rotateAfter;
+  }
 }
 
 function createSlot(
   salt: Uint8Array,
   derive: (salt: Uint8Array) => Promise<CryptoKey>,
 ): WriteSlot {
-  const slot: WriteSlot = { salt, key: derive(salt), uses: 0, failed: false };
+  const slot: WriteSlot = {
+    salt,
+    key: derive(salt),
+    uses: 0,
+    ready: false,
+    failed: false,
+  };
   // A prefetched derivation may fail before any write awaits it. Rotation
   // then derives a new key, and a write that already took the slot sees the
   // rejection.
-  slot.key.catch(() => {
-    slot.failed = true;
-  });
+  slot.key.then(
+    () => {
+      slot.ready = true;
+    },
+    () => {
+      slot.failed = true;
+    },
+  );
   return slot;
 }

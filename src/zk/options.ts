@@ -30,6 +30,11 @@ export interface ZkOptions {
    * linkability and the number of values exposed by one derived key, and
    * spreads one 64 MiB Argon2id run over many writes. Values up to 2^32.
    *
+   * The next key is derived in the background before the count runs out.
+   * Writes that outpace that derivation keep the current salt until the new
+   * key is ready, up to twice this count, so a salt encrypts at most
+   * `2 * rotateAfter` values.
+   *
    * @default {1000}
    */
   rotateAfter?: number;
