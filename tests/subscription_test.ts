@@ -600,12 +600,15 @@ Deno.test("Subscription close", async (t) => {
 
   await t.step("late response is cancelled", async () => {
     const stream = new ControlledStream();
-    const reply = Promise.withResolvers<Response>();
-    const server = new FakeServer([() => reply.promise]);
+    let resolveReply: (response: Response) => void = () => {};
+    const reply = new Promise<Response>((resolve) => {
+      resolveReply = resolve;
+    });
+    const server = new FakeServer([() => reply]);
     const { sub } = start(server);
     await until(() => server.requests.length === 1, "request");
     await sub.close();
-    reply.resolve(stream.response());
+    resolveReply(stream.response());
     await until(() => stream.cancelled, "cancelled body");
   });
 

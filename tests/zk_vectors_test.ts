@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { DecryptionError } from "../src/errors.ts";
+import { decodeBase64 } from "../src/zk/base64.ts";
 import { decrypt, isEncrypted } from "../src/zk/cipher.ts";
 import { ZkCodec } from "../src/zk/codec.ts";
 
@@ -26,7 +27,7 @@ const UPSTREAM_PASSPHRASE = "cross-compat-key-16";
 const UPSTREAM_CLIENTS = ["go", "python", "typescript", "rust"];
 
 function fromBase64(text: string): Uint8Array {
-  return Uint8Array.fromBase64(text);
+  return decodeBase64(text);
 }
 
 Deno.test("zk vectors by expectation", async (t) => {

@@ -20,6 +20,21 @@ import type {
   SubscriptionState,
 } from "./subscription.ts";
 
+/**
+ * Returns a promise with its resolve and reject functions, as
+ * `Promise.withResolvers` does where the runtime has it (Node 22 and later,
+ * Deno).
+ */
+function withResolvers<T>(): PromiseWithResolvers<T> {
+  let resolve!: (value: T | PromiseLike<T>) => void;
+  let reject!: (reason?: unknown) => void;
+  const promise = new Promise<T>((onResolve, onReject) => {
+    resolve = onResolve;
+    reject = onReject;
+  });
+  return { promise, resolve, reject };
+}
+
 /** A key's value at one moment, as {@link Watch} yields it. */
 export type WatchUpdate =
   | { key: string; exists: true; value: string }
@@ -386,7 +401,7 @@ export class Watch implements AsyncIterable<WatchUpdate>, AsyncDisposable {
       return Promise.reject(error);
     }
     if (this.#closed) return Promise.resolve({ done: true, value: undefined });
-    this.#waiter ??= Promise.withResolvers();
+    this.#waiter ??= withResolvers();
     return this.#waiter.promise;
   }
 
