@@ -38,7 +38,11 @@ export type { FetchFunction, RetryEvent } from "./src/transport.ts";
 export type { SleepFunction } from "./src/retry.ts";
 export { decrypt, encrypt, isEncrypted } from "./src/zk/cipher.ts";
 export { ZkCodec } from "./src/zk/codec.ts";
-export type { ZkCodecOptions, ZkDecryptOptions } from "./src/zk/codec.ts";
+export type {
+  DeriveKeyBytes,
+  ZkCodecOptions,
+  ZkDecryptOptions,
+} from "./src/zk/codec.ts";
 export type { ZkOptions } from "./src/zk/options.ts";
 export {
   Subscription,

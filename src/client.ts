@@ -576,10 +576,12 @@ export class Client
     return { baseUrl: this.baseUrl, closed: this.closed };
   }
 
+  /** Returns the redacted description for `Deno.inspect`. */
   [Symbol.for("Deno.customInspect")](): string {
     return this.toString();
   }
 
+  /** Returns the redacted description for Node's `util.inspect`. */
   [Symbol.for("nodejs.util.inspect.custom")](): string {
     return this.toString();
   }

@@ -293,9 +293,17 @@ export function parseRetryAfter(
   return Math.max(0, date - now);
 }
 
-/** Formats a key for messages, with quotes and escapes for control characters. */
+const MAX_QUOTED_KEY_LENGTH = 200;
+
+/**
+ * Formats a key for messages, with quotes and escapes for control
+ * characters. A key over 200 characters is cut and its length given, so a
+ * huge key cannot make a huge message; the `key` field keeps it whole.
+ */
 export function quoteKey(key: string): string {
-  return JSON.stringify(key);
+  if (key.length <= MAX_QUOTED_KEY_LENGTH) return JSON.stringify(key);
+  const head = JSON.stringify(key.slice(0, MAX_QUOTED_KEY_LENGTH));
+  return `${head.slice(0, -1)}…" (${key.length} characters)`;
 }
 
 /**

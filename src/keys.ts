@@ -4,6 +4,8 @@
  * @module
  */
 
+import { quoteKey } from "./errors.ts";
+
 /** How keys are put into request paths. */
 export type KeyEncoding = "segment" | "path";
 
@@ -46,7 +48,7 @@ export function validateText(value: unknown, name: string): string {
   if (!value.isWellFormed()) {
     throw new TypeError(
       `Invalid ${name} ${
-        JSON.stringify(value)
+        quoteKey(value)
       }: it contains a lone UTF-16 surrogate, which has no UTF-8 form`,
     );
   }
@@ -61,7 +63,7 @@ export function validateText(value: unknown, name: string): string {
  */
 export function validateKey(key: unknown): string {
   const text = validateText(key, "key");
-  const shown = JSON.stringify(text);
+  const shown = quoteKey(text);
   if (normalizeKey(text) === "") {
     throw new TypeError(
       `Invalid key ${shown}: it is empty once the server trims whitespace ` +
@@ -90,7 +92,7 @@ export function validatePrefix(prefix: unknown): string {
   if (CONTROL_REGEXP.test(text)) {
     throw new TypeError(
       `Invalid prefix ${
-        JSON.stringify(text)
+        quoteKey(text)
       }: control characters are not allowed in keys`,
     );
   }

@@ -119,7 +119,9 @@ export interface ClientOptions {
   reconnect?: ReconnectOptions;
   /**
    * Waits between retries and subscription reconnects; inject it to test
-   * without real delays.
+   * without real delays. Subscriptions with an `idleTimeout` also use it to
+   * time the idle check, so there it must really wait (or advance an
+   * injected clock) rather than resolve at once.
    * @default a setTimeout-based sleep that honours the signal
    */
   sleep?: SleepFunction;
@@ -312,6 +314,22 @@ export function checkPassphrase(value: unknown): string {
   return value;
 }
 
+/**
+ * Builds the headers option, naming the option when a name or value is
+ * invalid (such as a value with CR or LF, which could inject a header).
+ */
+function checkHeaders(value: HeadersInit | undefined): Headers {
+  try {
+    return new Headers(value);
+  } catch (error) {
+    throw new TypeError(
+      `Invalid headers option: ${(error as Error).message} (names must be ` +
+        "HTTP tokens, values must not contain CR, LF or NUL)",
+      { cause: error },
+    );
+  }
+}
+
 /** Validates every option and applies the defaults. */
 export function resolveOptions(
   baseUrl: unknown,
@@ -325,7 +343,7 @@ export function resolveOptions(
     );
   }
   const token = checkToken(options.token);
-  const headers = new Headers(options.headers);
+  const headers = checkHeaders(options.headers);
   if (token !== undefined) headers.set("authorization", `Bearer ${token}`);
   const keyEncoding = options.keyEncoding ?? "segment";
   if (keyEncoding !== "segment" && keyEncoding !== "path") {

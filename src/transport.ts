@@ -9,6 +9,7 @@
 import {
   ClosedError,
   ConnectionError,
+  quoteKey,
   ResponseError,
   StashError,
   TimeoutError,
@@ -286,7 +287,10 @@ export class Transport {
         redirect: "manual",
       };
       if (sendBody && spec.body !== undefined) init.body = spec.body;
-      const response = await this.#options.fetch(url, init);
+      const response = checkResponse(
+        await this.#options.fetch(url, init),
+        spec,
+      );
       const location = response.headers.get("location");
       const isRedirect = response.status >= 300 && response.status < 400 &&
         response.status !== 304;
@@ -295,7 +299,7 @@ export class Transport {
       ) {
         await response.body?.cancel();
         throw new ResponseError(
-          `${spec.method} ${spec.path} was redirected without a readable ` +
+          `${describeTarget(spec)} was redirected without a readable ` +
             `Location (status ${response.status}); check the base URL`,
           redirectContext(spec, response.status),
         );
@@ -305,7 +309,7 @@ export class Transport {
       const next = new URL(location, url);
       if (next.origin !== baseUrl.origin) {
         throw new ResponseError(
-          `${spec.method} ${spec.path} was redirected to another origin ` +
+          `${describeTarget(spec)} was redirected to another origin ` +
             `(${next.origin}); the client follows only same-origin redirects ` +
             "so that the token stays with the configured server. Use the " +
             "redirect target as the base URL if it is trusted",
@@ -314,7 +318,7 @@ export class Transport {
       }
       if (redirects >= maxRedirects) {
         throw new ResponseError(
-          `${spec.method} ${spec.path} was redirected more than ` +
+          `${describeTarget(spec)} was redirected more than ` +
             `${maxRedirects} times (last to ${next.pathname}); check the ` +
             "base URL and the server's proxy settings",
           redirectContext(spec, response.status),
@@ -336,9 +340,7 @@ export class Transport {
       path: spec.path,
       ...(spec.key === undefined ? {} : { key: spec.key }),
     };
-    const target = spec.key === undefined
-      ? `${spec.method} ${spec.path}`
-      : `${spec.method} of key ${JSON.stringify(spec.key)}`;
+    const target = describeTarget(spec);
     if (deadline?.aborted) {
       const timeout = this.#options.timeout;
       return new TimeoutError(
@@ -365,6 +367,39 @@ interface AttemptResult {
   status: number;
   headers: Headers;
   body: Uint8Array;
+}
+
+/**
+ * Checks that the `fetch` option resolved to a Response. Anything else is
+ * a programming error, reported without retries instead of as a network
+ * failure.
+ */
+function checkResponse(value: unknown, spec: RequestSpec): Response {
+  const candidate = value as Partial<Response> | null;
+  if (
+    typeof candidate === "object" && candidate !== null &&
+    typeof candidate.status === "number" &&
+    typeof candidate.headers?.get === "function"
+  ) {
+    return value as Response;
+  }
+  const got = value === null ? "null" : typeof value;
+  throw new StashError(
+    `${describeTarget(spec)} failed: the fetch option resolved to ${got} ` +
+      "instead of a Response; check the fetch function passed to the client",
+    {
+      method: spec.method,
+      path: spec.path,
+      ...(spec.key === undefined ? {} : { key: spec.key }),
+    },
+  );
+}
+
+/** Names a request in messages: the key when there is one, else the path. */
+function describeTarget(spec: RequestSpec): string {
+  return spec.key === undefined
+    ? `${spec.method} ${spec.path}`
+    : `${spec.method} of key ${quoteKey(spec.key)}`;
 }
 
 function redirectContext(spec: RequestSpec, status: number) {

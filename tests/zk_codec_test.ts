@@ -466,11 +466,12 @@ Deno.test("ZkCodec derivation paths", async (t) => {
   await t.step({
     name: "closing during a worker derivation rejects",
     ignore: typeof Worker === "undefined",
-  }, async () => {
-    const codec = new ZkCodec(PASSPHRASE, { worker: true });
-    const write = codec.encrypt(encoder.encode("late"));
-    await new Promise<void>((resolve) => setTimeout(resolve, 0));
-    codec.close();
-    await assert.rejects(write, ClosedError);
+    fn: async () => {
+      const codec = new ZkCodec(PASSPHRASE, { worker: true });
+      const write = codec.encrypt(encoder.encode("late"));
+      await new Promise<void>((resolve) => setTimeout(resolve, 0));
+      codec.close();
+      await assert.rejects(write, ClosedError);
+    },
   });
 });

@@ -476,6 +476,16 @@ export class Subscription
       response = await raceAbort(this.#request(signal, lastEventId), signal);
     } catch (error) {
       if (signal.aborted) return this.#interrupted(signal);
+      // The client's transport raises ConnectionError for a failed network
+      // and a StashError such as ResponseError for what a retry cannot
+      // change: a redirect to another origin, or a fetch that returned no
+      // Response.
+      if (
+        error instanceof StashError && !(error instanceof ConnectionError) &&
+        !(error instanceof TimeoutError)
+      ) {
+        return { kind: "fail", error };
+      }
       return this.#networkFailure("failed", error);
     }
     activity.last = this.#now();
@@ -608,6 +618,8 @@ export class Subscription
     let wait = timeout;
     while (!signal.aborted) {
       try {
+        // NOTE: an injected sleep that resolves at once makes this loop spin
+        // on microtasks and starve the socket reads; it must really wait.
         await this.#sleep(wait, signal);
       } catch {
         // An aborted sleep may reject; the loop checks the signal next.
