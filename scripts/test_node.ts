@@ -361,6 +361,15 @@ function skippedTests(skipped: [string, string][]): string {
   return lines.join("\n") + "\n";
 }
 
+/**
+ * Returns the folder of values written by the other Stash clients, beside
+ * the checkout, for tests that no longer sit where their relative path
+ * leads.
+ */
+function upstreamFixtures(): string {
+  return new URL("../../shared/fixtures/upstream", import.meta.url).pathname;
+}
+
 /** Runs `node --test` and returns its exit code; kills it on timeout. */
 async function runNodeTests(files: string[], cwd: string): Promise<number> {
   const child = new Deno.Command("node", {
@@ -371,6 +380,7 @@ async function runNodeTests(files: string[], cwd: string): Promise<number> {
       ...files,
     ],
     cwd,
+    env: { STASH_UPSTREAM_FIXTURES: upstreamFixtures() },
     stdout: "inherit",
     stderr: "inherit",
   }).spawn();
