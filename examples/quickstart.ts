@@ -1,4 +1,4 @@
-// deno-lint-ignore-file no-console
+// deno-lint-ignore-file no-console -- the demo prints a transcript
 /**
  * A short tour of the client, run by `deno task demo`.
  *

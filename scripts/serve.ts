@@ -1,4 +1,4 @@
-// deno-lint-ignore-file no-console
+// deno-lint-ignore-file no-console -- prints the URL and usage errors
 /**
  * Starts the in-process Stash server on 127.0.0.1 and prints its URL, so
  * that the live test suite can run against a real socket:

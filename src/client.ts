@@ -11,6 +11,7 @@ import {
   NotFoundError,
   PayloadTooLargeError,
   quoteKey,
+  redactSecrets,
   ResponseError,
   StashError,
 } from "./errors.ts";
@@ -44,6 +45,7 @@ import {
 } from "./options.ts";
 import { Transport, type TransportResponse } from "./transport.ts";
 import {
+  checkSubscribeOptions,
   type SubscribeOptions,
   Subscription,
   type SubscriptionHooks,
@@ -62,7 +64,7 @@ const LIST_FILTERS: ReadonlySet<string> = new Set(["all", "secrets", "keys"]);
  * A client for one Stash server.
  *
  * Every method takes an optional last argument with an `AbortSignal`. Calls
- * are retried on network errors, timeouts, 429 and 5xx as the options say.
+ * are retried on network errors, timeouts, 429 and 5xx as configured.
  * After {@link Client.close} every call rejects with {@link ClosedError}.
  *
  * @example Store and read a value
@@ -85,6 +87,8 @@ export class Client
   readonly #requireEncryption: boolean;
   readonly #subscribeDefaults: SubscribeOptions;
   readonly #clientOptions: ClientOptions;
+  /** The token and passphrase, redacted from every server message. */
+  readonly #secrets: readonly string[];
   #seenCreated = false;
 
   /**
@@ -117,6 +121,12 @@ export class Client
     this.#requireEncryption = options.requireEncryption ?? false;
     this.#subscribeDefaults = options.subscribe ?? {};
     this.#clientOptions = options;
+    this.#secrets = [options.token, options.zkKey].filter(
+      (secret): secret is string => secret !== undefined && secret !== "",
+    );
+    if (options.subscribe !== undefined || options.reconnect !== undefined) {
+      checkSubscribeOptions(options.subscribe ?? {}, options.reconnect);
+    }
   }
 
   /** The base URL, without a trailing slash. */
@@ -229,6 +239,24 @@ export class Client
       headers: { "x-stash-format": format },
       signal: options.signal,
     });
+    if (response.status === 413) {
+      const error = errorFromResponse(
+        response,
+        { method: "PUT", key },
+        this.#options.now(),
+        this.#secrets,
+      );
+      throw new PayloadTooLargeError(error.message, {
+        key,
+        method: "PUT",
+        status: 413,
+        serverMessage: error.serverMessage,
+        size: body.length,
+        ...(error.requestId === undefined
+          ? {}
+          : { requestId: error.requestId }),
+      });
+    }
     this.#expectSuccess(response, "PUT", key);
     return { key: normalizeKey(key), created: this.#created(response) };
   }
@@ -365,9 +393,9 @@ export class Client
   }
 
   /**
-   * Checks that the server is up: resolves to true when it answers its
-   * health check with `pong`, and to false on any other answer or a network
-   * failure. It is not retried. It still rejects when the signal aborts or
+   * Checks that the server is up: resolves to true when it responds to its
+   * health check with `pong`, and to false on any other response or a
+   * network failure. It is not retried. It still rejects when the signal aborts or
    * the client is closed.
    */
   async ping(options?: CallOptions): Promise<boolean> {
@@ -407,7 +435,12 @@ export class Client
       signal,
     });
     if (response.status === 503 && isJson(response)) {
-      const error = errorFromResponse(response, { key });
+      const error = errorFromResponse(
+        response,
+        { key },
+        this.#options.now(),
+        this.#secrets,
+      );
       throw new ResponseError(
         `History of key ${quoteKey(key)} is not available: the server runs ` +
           `without git (503: ${error.serverMessage})`,
@@ -605,24 +638,41 @@ export class Client
       signal: this.#lifetimeSignal(merged.signal),
       path,
       target,
-      connect: (signal, lastEventId) =>
-        this.#transport.open({
-          method: "GET",
-          path,
-          signal,
-          headers: {
-            accept: "text/event-stream",
-            ...(lastEventId === undefined
-              ? {}
-              : { "last-event-id": lastEventId }),
-          },
-          ...(target.kind === "key" ? { key: target.key } : {}),
-        }),
+      connect: async (signal, lastEventId) =>
+        await this.#redactResponse(
+          await this.#transport.open({
+            method: "GET",
+            path,
+            signal,
+            headers: {
+              accept: "text/event-stream",
+              ...(lastEventId === undefined
+                ? {}
+                : { "last-event-id": lastEventId }),
+            },
+            ...(target.kind === "key" ? { key: target.key } : {}),
+          }),
+        ),
       ...(client.reconnect === undefined
         ? {}
         : { reconnect: client.reconnect }),
       ...(client.sleep === undefined ? {} : { sleep: client.sleep }),
       ...(client.random === undefined ? {} : { random: client.random }),
+    });
+  }
+
+  /**
+   * Returns a refused subscription response with the token and passphrase
+   * removed from its body, so that the subscription's error cannot show
+   * them. Event streams and successful responses pass unchanged.
+   */
+  async #redactResponse(response: Response): Promise<Response> {
+    if (response.ok || this.#secrets.length === 0) return response;
+    const text = await response.text();
+    return new Response(redactSecrets(text, this.#secrets), {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
     });
   }
 
@@ -664,6 +714,7 @@ export class Client
         ...(path === undefined ? {} : { path }),
       },
       this.#options.now(),
+      this.#secrets,
     );
   }
 

@@ -297,8 +297,9 @@ const MAX_QUOTED_KEY_LENGTH = 200;
 
 /**
  * Formats a key for messages, with quotes and escapes for control
- * characters. A key over 200 characters is cut and its length given, so a
- * huge key cannot make a huge message; the `key` field keeps it whole.
+ * characters. A key over 200 characters is cut and its length given, so
+ * that a huge key cannot make a huge message. The `key` field keeps it
+ * whole.
  */
 export function quoteKey(key: string): string {
   if (key.length <= MAX_QUOTED_KEY_LENGTH) return JSON.stringify(key);
@@ -307,16 +308,38 @@ export function quoteKey(key: string): string {
 }
 
 /**
+ * Replaces every occurrence of each secret in `text`, raw or
+ * percent-encoded, with `[redacted]`. Servers and proxies may echo request
+ * headers in error bodies.
+ */
+export function redactSecrets(
+  text: string,
+  secrets: readonly string[],
+): string {
+  let redacted = text;
+  for (const secret of secrets) {
+    if (secret === "") continue;
+    redacted = redacted.replaceAll(secret, "[redacted]");
+    const encoded = encodeURIComponent(secret);
+    if (encoded !== secret) {
+      redacted = redacted.replaceAll(encoded, "[redacted]");
+    }
+  }
+  return redacted;
+}
+
+/**
  * Builds the typed error for a non-2xx response. The message names the key
  * (or the method and path when there is no key), the status and the
- * server's message.
+ * server's message, with every one of `secrets` redacted from it.
  */
 export function errorFromResponse(
   response: ResponseSnapshot,
   context: RequestContext,
   now: number = Date.now(),
+  secrets: readonly string[] = [],
 ): ResponseError {
-  const serverMessage = readServerMessage(response);
+  const serverMessage = redactSecrets(readServerMessage(response), secrets);
   const requestId = response.headers.get("x-request-id") ?? undefined;
   const options: ResponseErrorOptions = {
     ...context,

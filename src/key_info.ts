@@ -43,7 +43,7 @@ export interface HistoryEntry {
   /** `token:` plus the token's first 8 characters, a user name, or the server's default author. */
   author: string;
   /**
-   * What the commit did: `create`, `update` or `delete` on current servers,
+   * Kind of change: `create`, `update` or `delete` on current servers,
    * `set` or `delete` on v0.13.0 and in older commits.
    */
   operation: string;
@@ -108,6 +108,7 @@ export function parseKeyInfo(entry: unknown): KeyInfo {
     throw invalid("expected an object", entry);
   }
   const record = entry as Record<string, unknown>;
+
   const key = field(record, "key", "Key");
   const size = field(record, "size", "Size");
   const format = field(record, "format", "Format");
@@ -118,6 +119,7 @@ export function parseKeyInfo(entry: unknown): KeyInfo {
   if (typeof format !== "string") {
     throw invalid("format must be a string", entry);
   }
+
   const info: KeyInfo = {
     key,
     size,

@@ -6,7 +6,7 @@
 
 import { quoteKey } from "./errors.ts";
 
-/** How keys are put into request paths. */
+/** Key encoding in request paths: one segment, or literal slashes. */
 export type KeyEncoding = "segment" | "path";
 
 // Go's unicode.IsSpace, which strings.TrimSpace uses on the server. It
@@ -15,8 +15,9 @@ const GO_SPACE = "\\t\\n\\v\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A" +
   "\\u2028\\u2029\\u202F\\u205F\\u3000";
 const EDGE_SPACE_REGEXP = new RegExp(`^[${GO_SPACE}]+|[${GO_SPACE}]+$`, "g");
 const EDGE_SLASH_REGEXP = /^\/+|\/+$/g;
+// C0 and C1 control characters and DEL.
 // deno-lint-ignore no-control-regex
-const CONTROL_REGEXP = /[\u0000-\u001F\u007F]/;
+const CONTROL_REGEXP = /[\u0000-\u001F\u007F-\u009F]/;
 const PING_SUFFIX_REGEXP = /(^|\/)ping$/i;
 
 /**
@@ -25,6 +26,11 @@ const PING_SUFFIX_REGEXP = /(^|\/)ping$/i;
  * then every space replaced by `_`. So `" /my key/ "` is stored as `my_key`.
  */
 export function normalizeKey(key: string): string {
+  if (typeof key !== "string") {
+    throw new TypeError(
+      `Invalid key: expected a string, got ${describe(key)}`,
+    );
+  }
   return key.replace(EDGE_SPACE_REGEXP, "").replace(EDGE_SLASH_REGEXP, "")
     .replaceAll(" ", "_");
 }
@@ -70,9 +76,14 @@ export function validateKey(key: unknown): string {
         "and slashes",
     );
   }
-  if (text === "." || text === "..") {
+  const stored = normalizeKey(text);
+  if (stored === "." || stored === "..") {
+    // The server would store "./" as ".", which no request can read again,
+    // because URL parsers resolve a "." or ".." segment before sending.
     throw new TypeError(
-      `Invalid key ${shown}: URLs cannot address the keys "." and ".."`,
+      `Invalid key ${shown}: it is stored as ${
+        JSON.stringify(stored)
+      }, and URLs cannot address the keys "." and ".."`,
     );
   }
   if (CONTROL_REGEXP.test(text)) {
@@ -101,7 +112,7 @@ export function validatePrefix(prefix: unknown): string {
 
 function encodeSegments(key: string): string {
   // Edge slashes are trimmed by the server anyway, and sent literally they
-  // would form a `//` that the server answers with a redirect.
+  // would form a `//` that the server responds to with a redirect.
   const segments = key.replace(EDGE_SLASH_REGEXP, "").split("/");
   for (const segment of segments) {
     if (segment === "" || segment === "." || segment === "..") {
@@ -138,7 +149,7 @@ export function keyPath(key: string, encoding: KeyEncoding): string {
 /**
  * Returns the path of a key for reads (GET and HEAD). Keys ending in a
  * `ping` segment get an encoded trailing slash, which the server trims from
- * the key but which keeps the health check from answering.
+ * the key but which keeps the health check from responding.
  */
 export function readPath(key: string, encoding: KeyEncoding): string {
   const suffix = hasPingSuffix(key) ? "%2F" : "";

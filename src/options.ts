@@ -79,7 +79,7 @@ export interface ClientOptions {
    */
   headers?: HeadersInit;
   /**
-   * How keys are put into paths. `"segment"` sends the whole key as one
+   * Key encoding in request paths. `"segment"` sends the whole key as one
    * path segment with slashes as `%2F`, which addresses every key exactly.
    * `"path"` sends literal slashes for proxies that reject `%2F`; it cannot
    * address keys with empty, `.` or `..` segments.
@@ -152,7 +152,7 @@ export interface SetOptions extends CallOptions {
   format?: Format;
 }
 
-/** Which keys {@link Client.list} returns. */
+/** Key selection of {@link Client.list}. */
 export type ListFilter = "all" | "secrets" | "keys";
 
 /** Options of {@link Client.list}. */
@@ -171,8 +171,8 @@ export interface SetResult {
   key: string;
   /**
    * True when the server created the key (201). False when it overwrote
-   * one, which the client can tell only after the server has answered 201
-   * at least once (v0.13.0 answers 200 to both). Undefined otherwise, or
+   * one, which the client can tell only after the server has responded with 201
+   * at least once (v0.13.0 responds with 200 to both). Undefined otherwise, or
    * when an earlier attempt of this call may already have created the key.
    */
   created: boolean | undefined;
@@ -198,20 +198,28 @@ export interface ResolvedOptions {
 
 const MIN_PASSPHRASE_BYTES = 16;
 
+/** Largest delay `setTimeout` honours; larger ones fire at once. */
+const MAX_TIMER_DELAY = 2_147_483_647;
+
 function checkNumber(
   value: unknown,
   name: string,
   fallback: number,
-  { min, integer }: { min: number; integer: boolean },
+  { min, max = Number.MAX_SAFE_INTEGER, integer }: {
+    min: number;
+    max?: number;
+    integer: boolean;
+  },
 ): number {
   if (value === undefined) return fallback;
   if (
     typeof value !== "number" || !Number.isFinite(value) || value < min ||
-    (integer && !Number.isInteger(value))
+    value > max || (integer && !Number.isInteger(value))
   ) {
     const kind = integer ? "an integer" : "a finite number";
     throw new RangeError(
-      `Invalid ${name} option ${String(value)}: expected ${kind} >= ${min}`,
+      `Invalid ${name} option ${String(value)}: expected ${kind} from ` +
+        `${min} to ${max}`,
     );
   }
   return value;
@@ -303,8 +311,14 @@ export function checkPassphrase(value: unknown): string {
       `Invalid zkKey option: expected a string, got ${typeof value}`,
     );
   }
+  if (!value.isWellFormed()) {
+    throw new TypeError(
+      "Invalid zkKey option: the passphrase contains a lone UTF-16 " +
+        "surrogate, which has no UTF-8 form (the value is not shown)",
+    );
+  }
   const bytes = new TextEncoder().encode(value).length;
-  if (bytes < MIN_PASSPHRASE_BYTES || !value.isWellFormed()) {
+  if (bytes < MIN_PASSPHRASE_BYTES) {
     throw new TypeError(
       `Invalid zkKey option: the passphrase must be at least ` +
         `${MIN_PASSPHRASE_BYTES} bytes of UTF-8 (bytes, not characters), ` +
@@ -366,21 +380,25 @@ export function resolveOptions(
     }
   }
   if (options.zkKey !== undefined) checkPassphrase(options.zkKey);
+  checkFunction(options.onRetry, "onRetry", undefined);
   const integer = { min: 0, integer: true };
   return {
     baseUrl: parseBaseUrl(baseUrl),
     token,
     timeout: checkNumber(options.timeout, "timeout", 30_000, {
       min: 1,
+      max: MAX_TIMER_DELAY,
       integer: false,
     }),
     retries: checkNumber(options.retries, "retries", 3, integer),
     retryDelay: checkNumber(options.retryDelay, "retryDelay", 100, {
       min: 0,
+      max: MAX_TIMER_DELAY,
       integer: false,
     }),
     maxRetryDelay: checkNumber(options.maxRetryDelay, "maxRetryDelay", 30_000, {
       min: 0,
+      max: MAX_TIMER_DELAY,
       integer: false,
     }),
     keyEncoding,

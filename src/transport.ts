@@ -1,7 +1,7 @@
 /**
  * One HTTP exchange with retries: a per-attempt deadline combined with the
  * caller's signal, same-origin redirects, and the body read under the same
- * deadline. Nothing here knows about keys or formats.
+ * deadline. Nothing here depends on keys or formats.
  *
  * @module
  */

@@ -1,5 +1,6 @@
-// deno-lint-ignore-file no-console -- a program that reports to the terminal
-// The client test suite that runs against every kind of server: the
+// deno-lint-ignore-file no-console -- skipped steps print why
+
+// The client test suite for every kind of server. It runs against the
 // in-process server through an injected fetch, the same server over a
 // loopback socket, and a real Stash server when STASH_URL is set. Every
 // key it writes lives under a fresh prefix and is deleted at the end.
@@ -281,7 +282,7 @@ function assertKeyInfo(info: KeyInfo): void {
   assert.ok(info.updatedAt instanceof Date);
 }
 
-/** A unique prefix for one run of the suite. */
+/** Returns a unique prefix for one run of the suite. */
 export function suitePrefix(): string {
   return `stash-client-test/${randomSuffix()}`;
 }

@@ -275,7 +275,8 @@ Deno.test("replayed git server exchanges", async (t) => {
     const entries = await stash.history("app/h");
     assert.equal(entries.length, 2);
     const [newest, oldest] = entries;
-    assert.ok(newest && oldest);
+    assert.ok(newest);
+    assert.ok(oldest);
     assert.equal(new TextDecoder().decode(newest.value), "two");
     assert.equal(new TextDecoder().decode(oldest.value), "one");
     assert.equal(newest.operation, "set");

@@ -1,4 +1,5 @@
-// deno-lint-ignore-file no-console -- a program that reports to the terminal
+// deno-lint-ignore-file no-console -- the skip prints why
+
 // The client suite against a real Stash server:
 //   STASH_URL=http://host:8484 [STASH_TOKEN=...] deno task test:live
 // Without STASH_URL the test is skipped with a message.

@@ -430,6 +430,19 @@ Deno.test("Subscription reconnects with backoff", async (t) => {
     await sub.close();
   });
 
+  await t.step("retry field is capped at maxDelay", async () => {
+    const stream = new ControlledStream();
+    stream.send("retry: 999999999\n\n");
+    stream.end();
+    const server = new FakeServer([stream.response(), new TypeError("x")]);
+    const { sub, clock } = start(server);
+    await until(() => server.requests.length === 3, "third request");
+    for (const delay of clock.delays()) {
+      assert.ok(delay <= 30_000, `delay ${delay} exceeds maxDelay`);
+    }
+    await sub.close();
+  });
+
   await t.step("Last-Event-ID sent back", async () => {
     const first = new ControlledStream();
     first.send("id: 5\n" + change("app/config"));

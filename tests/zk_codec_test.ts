@@ -164,6 +164,7 @@ Deno.test("ZkCodec write salt", async (t) => {
     }
     assert.equal(fake.calls, 1);
     salts.push(saltOf(await codec.encrypt(encoder.encode("19th"))));
+    await flush();
     assert.equal(fake.calls, 2, "the 19th write starts the next derivation");
     await flush();
     salts.push(saltOf(await codec.encrypt(encoder.encode("20th"))));
@@ -181,6 +182,7 @@ Deno.test("ZkCodec write salt", async (t) => {
     const salt = saltOf(await first);
     // The second write starts the prefetch, which stays held.
     const salts = [saltOf(await codec.encrypt(encoder.encode("1")))];
+    await flush();
     assert.equal(fake.waiting, 1);
     salts.push(saltOf(await codec.encrypt(encoder.encode("2"))));
     salts.push(saltOf(await codec.encrypt(encoder.encode("3"))));
@@ -474,4 +476,45 @@ Deno.test("ZkCodec derivation paths", async (t) => {
       await assert.rejects(write, ClosedError);
     },
   });
+});
+
+Deno.test("calling-thread derivations let timers run between them", async () => {
+  const order: string[] = [];
+  let calls = 0;
+  const fake = new FakeDerive();
+  const codec = new ZkCodec(PASSPHRASE, {
+    worker: false,
+    saltPerValue: true,
+    maxConcurrentDerivations: 1,
+    deriveKeyBytes: async (password, salt) => {
+      const call = ++calls;
+      order.push(`derive ${call}`);
+      // Due as soon as this derivation ends.
+      if (call === 1) setTimeout(() => order.push("timer"), 0);
+      return await fake.derive(password, salt);
+    },
+  });
+  const writes = [
+    codec.encrypt(encoder.encode("1")),
+    codec.encrypt(encoder.encode("2")),
+  ];
+  await Promise.all(writes);
+  codec.close();
+  assert.deepEqual(order, ["derive 1", "timer", "derive 2"]);
+});
+
+Deno.test({
+  name: "required worker without read permission names it",
+  ignore: typeof Worker === "undefined",
+  permissions: { read: false },
+  fn: async () => {
+    const codec = new ZkCodec(PASSPHRASE, { worker: true });
+    await assert.rejects(
+      codec.encrypt(encoder.encode("x")),
+      (error: Error) =>
+        /--allow-read/.test(error.message) &&
+        /No read permission/.test(error.message),
+    );
+    codec.close();
+  },
 });

@@ -14,8 +14,8 @@ export interface BackoffSettings {
 /**
  * Computes retry delays: attempt `n` (from 0) waits a uniformly random time
  * in `[0, cap)`, where `cap = min(maxDelay, base * 2 ** n)` and `base` is the
- * initial delay unless the caller passes another one. A base above
- * `maxDelay` is used as the cap, so a server's longer `retry` wins.
+ * initial delay unless the caller passes another one, such as the server's
+ * `retry` field. `maxDelay` bounds every delay, a server's `retry` included.
  */
 export class Backoff {
   readonly #settings: BackoffSettings;
@@ -33,7 +33,7 @@ export class Backoff {
   /** Returns the next delay and counts the attempt. */
   next(base: number = this.#settings.initialDelay): number {
     const { maxDelay, random } = this.#settings;
-    const cap = Math.min(Math.max(maxDelay, base), base * 2 ** this.#attempt);
+    const cap = Math.min(maxDelay, base * 2 ** this.#attempt);
     this.#attempt++;
     return Math.floor(random() * cap);
   }
@@ -66,11 +66,21 @@ export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** Validates a non-negative finite duration option in milliseconds. */
+/** Largest delay `setTimeout` honours; larger ones fire at once. */
+const MAX_TIMER_DELAY = 2_147_483_647;
+
+/**
+ * Validates a duration option in milliseconds: finite, from 0 to the largest
+ * delay `setTimeout` honours (2,147,483,647 ms, about 24.8 days).
+ */
 export function checkDuration(name: string, value: number): number {
-  if (!Number.isFinite(value) || value < 0) {
+  if (
+    typeof value !== "number" || !Number.isFinite(value) || value < 0 ||
+    value > MAX_TIMER_DELAY
+  ) {
     throw new RangeError(
-      `Invalid ${name} ${value}: expected a non-negative number of milliseconds`,
+      `Invalid ${name} ${value}: expected a number of milliseconds from 0 ` +
+        `to ${MAX_TIMER_DELAY}`,
     );
   }
   return value;

@@ -203,8 +203,9 @@ export class EventStreamParser {
     if (length <= this.#maxEventSize) return;
     throw new EventStreamError(
       `Event stream line exceeds the limit of ${this.#maxEventSize} ` +
-        "characters: the server or a proxy sent an unterminated line; " +
-        "raise maxEventSize if events are really this large",
+        "characters: the server or a proxy sent a line that is too long " +
+        "or never ends; raise the maxEventSize subscription option if " +
+        "events are really this large",
       { limit: this.#maxEventSize },
     );
   }

@@ -127,6 +127,12 @@ export interface SubscribeOptions extends SubscriptionHooks {
    * @default {"drop-oldest"}
    */
   overflow?: OverflowPolicy;
+  /**
+   * Maximum length of one line or event, in UTF-16 code units.
+   *
+   * @default {1048576}
+   */
+  maxEventSize?: number;
 }
 
 /** Reconnection delays, all in milliseconds. */
@@ -178,12 +184,6 @@ export interface SubscriptionInit extends SubscribeOptions {
   path: string;
   /** Reconnection delays. */
   reconnect?: ReconnectOptions;
-  /**
-   * Maximum length of one line or event, in UTF-16 code units.
-   *
-   * @default {1048576}
-   */
-  maxEventSize?: number;
   /**
    * Waits `ms` milliseconds or until `signal` aborts; injectable for tests.
    *
@@ -238,6 +238,8 @@ interface Activity {
 }
 
 const DEFAULT_QUEUE_SIZE = 1000;
+/** Shortest wait after a 429, in milliseconds, whatever maxDelay says. */
+const MIN_RATE_LIMIT_WAIT = 1000;
 const DEFAULT_RECONNECT: Required<ReconnectOptions> = {
   initialDelay: 1000,
   maxDelay: 30000,
@@ -437,7 +439,17 @@ export class Subscription
 
   async #waitToReconnect(error: Error, minDelay: number): Promise<void> {
     const base = this.#retryBase ?? this.#reconnect.initialDelay;
-    const delay = Math.max(this.#backoff.next(base), minDelay);
+    // A 429's wait raises the delay, and maxDelay bounds it, so that no
+    // response can park the subscription for hours. A 429 still waits at
+    // least one second, even under a smaller maxDelay.
+    const ceiling = Math.max(
+      this.#reconnect.maxDelay,
+      Math.min(minDelay, MIN_RATE_LIMIT_WAIT),
+    );
+    const delay = Math.min(
+      Math.max(this.#backoff.next(base), minDelay),
+      ceiling,
+    );
     this.#setState("reconnecting", { error, delay });
     if (this.#lifetime.signal.aborted) return;
     try {
@@ -740,6 +752,14 @@ function raceAbort(
 }
 
 function pickHooks(init: SubscriptionHooks): SubscriptionHooks {
+  for (const name of ["onStateChange", "onOverflow", "onInvalidEvent"]) {
+    const hook = init[name as keyof SubscriptionHooks];
+    if (hook !== undefined && typeof hook !== "function") {
+      throw new TypeError(
+        `Invalid ${name} option: expected a function, got ${typeof hook}`,
+      );
+    }
+  }
   return {
     ...(init.onStateChange ? { onStateChange: init.onStateChange } : {}),
     ...(init.onOverflow ? { onOverflow: init.onOverflow } : {}),
@@ -787,4 +807,29 @@ function checkReconnect(options: ReconnectOptions): Required<ReconnectOptions> {
     );
   }
   return merged;
+}
+
+/**
+ * Validates subscription options and reconnection delays without creating a
+ * subscription, so that a client can reject bad defaults when it is built.
+ *
+ * @throws {TypeError} for a hook that is not a function or an unknown policy.
+ * @throws {RangeError} for an invalid duration or queue size.
+ */
+export function checkSubscribeOptions(
+  options: SubscribeOptions,
+  reconnect: ReconnectOptions = {},
+): void {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(
+      `Invalid subscription options: expected an object, got ${
+        options === null ? "null" : typeof options
+      }`,
+    );
+  }
+  pickHooks(options);
+  checkDuration("idleTimeout", options.idleTimeout ?? 0);
+  checkQueueSize(options.queueSize ?? DEFAULT_QUEUE_SIZE);
+  checkOverflow(options.overflow ?? "drop-oldest");
+  checkReconnect(reconnect);
 }

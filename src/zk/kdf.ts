@@ -87,11 +87,15 @@ export class KeyDeriver {
     this.#workers?.close(reason);
   }
 
+  #throwIfClosed(): void {
+    if (this.#closeReason !== undefined) throw this.#closeReason.reason;
+  }
+
   async #deriveNow(
     password: Uint8Array,
     salt: Uint8Array,
   ): Promise<Uint8Array> {
-    if (this.#closeReason !== undefined) throw this.#closeReason.reason;
+    this.#throwIfClosed();
     if (this.#workers !== undefined) {
       try {
         return await this.#workers.derive(password, salt);
@@ -104,6 +108,10 @@ export class KeyDeriver {
     if (this.#mode === true && this.#override === undefined) {
       throw workerRequiredError();
     }
+    // Each derivation blocks the calling thread for its whole run, so let
+    // timers and I/O run before it rather than only after a whole queue.
+    await yieldToEventLoop();
+    this.#throwIfClosed();
     const copy = password.slice();
     try {
       return await (this.#override ?? deriveKeyBytesInline)(copy, salt);
@@ -114,9 +122,16 @@ export class KeyDeriver {
 }
 
 function workerRequiredError(cause?: unknown): StashError {
+  const reason = cause instanceof Error ? ` (${cause.message})` : "";
   return new StashError(
     "Key derivation requires a Web Worker (zk option worker: true), but " +
-      'none could run; use worker: "auto" to fall back to the calling thread',
+      `none could run${reason}. On Deno the worker needs --allow-read for ` +
+      'the module\'s files; or use worker: "auto" to fall back to the ' +
+      "calling thread",
     cause === undefined ? {} : { cause },
   );
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
