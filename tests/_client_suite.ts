@@ -7,12 +7,15 @@
 
 import assert from "node:assert/strict";
 import {
+  type ChangeEvent,
   type Client,
   type ClientOptions,
   Format,
   type KeyInfo,
   NotFoundError,
   StashError,
+  UnsupportedError,
+  type WatchUpdate,
 } from "../mod.ts";
 
 /** A server to run the suite against. */
@@ -257,6 +260,8 @@ async function defineSteps(
     assert.ok(newest?.timestamp instanceof Date);
   });
 
+  await subscriptionSteps(t, client, p);
+
   await t.step("zero-knowledge round trip", async () => {
     await using secret = target.client({
       zkKey: "suite passphrase 0123456789",
@@ -270,6 +275,85 @@ async function defineSteps(
     const info = await client.info(key);
     assert.equal(info.size, stored.length);
     assert.ok(info.zkEncrypted === true || info.zkEncrypted === undefined);
+  });
+}
+
+/** Resolves to `undefined` after `ms`, clearing its timer when `pending` settles first. */
+async function within<T>(
+  pending: Promise<T>,
+  ms: number,
+): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([pending, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function subscriptionSteps(
+  t: Deno.TestContext,
+  client: Client,
+  p: string,
+): Promise<void> {
+  await t.step("subscription receives changes", async () => {
+    const key = `${p}/sub/value`;
+    await using subscription = client.subscribe(key);
+    const events = subscription[Symbol.asyncIterator]();
+    const next = events.next();
+    next.catch(() => {});
+    // Stash sends no headers until the first event, so nothing shows when
+    // the server has registered the subscription: write until one arrives.
+    let result: IteratorResult<ChangeEvent, undefined> | undefined;
+    for (let attempt = 0; attempt < 50 && result === undefined; attempt++) {
+      try {
+        await client.set(key, `value ${attempt}`);
+        result = await within(next, 100);
+      } catch (error) {
+        if (error instanceof UnsupportedError) {
+          SKIP("the server has no subscription endpoint");
+          return;
+        }
+        throw error;
+      }
+    }
+    assert.ok(result !== undefined, "no change event within 50 writes");
+    assert.equal(result.done, false);
+    assert.equal(result.value?.key, key);
+    assert.ok(
+      result.value?.action === "create" || result.value?.action === "update",
+    );
+    assert.ok(result.value?.timestamp instanceof Date);
+  });
+
+  await t.step("watch ends on the latest value", async () => {
+    const key = `${p}/sub/watched`;
+    await client.set(key, "initial");
+    await using watch = client.watch(key, { resyncDelay: 50 });
+    const updates = watch[Symbol.asyncIterator]();
+    const first = await within(updates.next(), 5000);
+    assert.ok(first !== undefined, "no first value within 5 s");
+    assert.deepEqual(first.value, { key, exists: true, value: "initial" });
+    let latest: WatchUpdate | undefined;
+    for (let attempt = 0; attempt < 50; attempt++) {
+      await client.set(key, "final");
+      let next;
+      try {
+        next = await within(updates.next(), 100);
+      } catch (error) {
+        if (error instanceof UnsupportedError) {
+          SKIP("the server has no subscription endpoint");
+          return;
+        }
+        throw error;
+      }
+      if (next?.done === false) latest = next.value;
+      if (latest?.exists && latest.value === "final") break;
+    }
+    assert.deepEqual(latest, { key, exists: true, value: "final" });
   });
 }
 
