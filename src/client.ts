@@ -96,7 +96,8 @@ export class Client
    * (`https://host/stash`). Throws a `TypeError` or `RangeError` for an
    * invalid URL or option, naming it.
    */
-  constructor(baseUrl: string | URL, options: ClientOptions = {}) {
+  constructor(baseUrl: string | URL, options?: ClientOptions) {
+    options ??= {};
     this.#options = resolveOptions(baseUrl, options);
     const resolved = this.#options;
     this.#transport = new Transport({
@@ -546,10 +547,10 @@ export class Client
    */
   watch(
     key: string,
-    options: WatchOptions & { subscription?: SubscribeOptions } = {},
+    options?: WatchOptions & { subscription?: SubscribeOptions },
   ): Watch {
     validateKey(key);
-    checkCallOptions(options);
+    options = checkCallOptions(options) ?? {};
     const { subscription, ...watchOptions } = options;
     const client = this.#clientOptions;
     const signal = this.#lifetimeSignal(options.signal);
