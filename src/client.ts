@@ -97,7 +97,7 @@ export class Client
    * invalid URL or option, naming it.
    */
   constructor(baseUrl: string | URL, options?: ClientOptions) {
-    options ??= {};
+    if (options === undefined) options = {};
     this.#options = resolveOptions(baseUrl, options);
     const resolved = this.#options;
     this.#transport = new Transport({
