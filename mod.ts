@@ -29,6 +29,7 @@ export type {
   ListOptions,
   SetOptions,
   SetResult,
+  WatchKeyOptions,
 } from "./src/options.ts";
 export { Format, isFormat } from "./src/format.ts";
 export type { HistoryEntry, KeyInfo } from "./src/key_info.ts";

@@ -11,7 +11,6 @@ import {
   NotFoundError,
   PayloadTooLargeError,
   quoteKey,
-  redactSecrets,
   ResponseError,
   StashError,
 } from "./errors.ts";
@@ -23,8 +22,6 @@ import {
   parseKeyList,
 } from "./key_info.ts";
 import {
-  encodeKey,
-  hasPingSuffix,
   historyPath,
   keyPath,
   normalizeKey,
@@ -42,16 +39,12 @@ import {
   resolveOptions,
   type SetOptions,
   type SetResult,
+  type WatchKeyOptions,
 } from "./options.ts";
 import { Transport, type TransportResponse } from "./transport.ts";
-import {
-  checkSubscribeOptions,
-  type SubscribeOptions,
-  Subscription,
-  type SubscriptionHooks,
-  type SubscriptionTarget,
-} from "./sse/subscription.ts";
-import { type KeyRead, Watch, type WatchOptions } from "./sse/watch.ts";
+import type { SubscribeOptions, Subscription } from "./sse/subscription.ts";
+import type { KeyRead, Watch } from "./sse/watch.ts";
+import { Subscriptions } from "./_subscriptions.ts";
 import { decodeBase64 } from "./zk/base64.ts";
 import { isEncrypted } from "./zk/cipher.ts";
 import { ZkCodec } from "./zk/codec.ts";
@@ -85,8 +78,7 @@ export class Client
   readonly #transport: Transport;
   readonly #zk: ZkCodec | undefined;
   readonly #requireEncryption: boolean;
-  readonly #subscribeDefaults: SubscribeOptions;
-  readonly #clientOptions: ClientOptions;
+  readonly #subscriptions: Subscriptions;
   /** The token and passphrase, redacted from every server message. */
   readonly #secrets: readonly string[];
   #seenCreated = false;
@@ -120,14 +112,21 @@ export class Client
       ? undefined
       : new ZkCodec(options.zkKey, options.zk ?? {});
     this.#requireEncryption = options.requireEncryption ?? false;
-    this.#subscribeDefaults = options.subscribe ?? {};
-    this.#clientOptions = options;
-    this.#secrets = [options.token, options.zkKey].filter(
+    const secrets = [options.token, options.zkKey].filter(
       (secret): secret is string => secret !== undefined && secret !== "",
     );
-    if (options.subscribe !== undefined || options.reconnect !== undefined) {
-      checkSubscribeOptions(options.subscribe ?? {}, options.reconnect);
-    }
+    this.#secrets = secrets;
+    this.#subscriptions = new Subscriptions({
+      transport: this.#transport,
+      keyEncoding: resolved.keyEncoding,
+      defaults: options.subscribe ?? {},
+      secrets,
+      ...(options.reconnect === undefined
+        ? {}
+        : { reconnect: options.reconnect }),
+      ...(options.sleep === undefined ? {} : { sleep: options.sleep }),
+      ...(options.random === undefined ? {} : { random: options.random }),
+    });
   }
 
   /** The base URL, without a trailing slash. */
@@ -490,20 +489,8 @@ export class Client
    * @throws {TypeError} for an invalid key, before connecting.
    */
   subscribe(key: string, options?: SubscribeOptions): Subscription {
-    validateKey(key);
-    const stored = normalizeKey(key);
-    const encoding = this.#options.keyEncoding;
-    // The exact path of a key ending in a `ping` segment would hit the
-    // server's health check, so such keys subscribe to their parent and the
-    // subscription drops the other keys' events.
-    const slash = stored.lastIndexOf("/");
-    let path = `/kv/subscribe/${encodeKey(stored, encoding)}`;
-    if (hasPingSuffix(stored)) {
-      path = slash < 0
-        ? "/kv/subscribe/*"
-        : `/kv/subscribe/${encodeKey(stored.slice(0, slash), encoding)}/*`;
-    }
-    return this.#subscription(path, { kind: "key", key: stored }, options);
+    this.#throwIfClosed();
+    return this.#subscriptions.forKey(key, options);
   }
 
   /**
@@ -513,27 +500,14 @@ export class Client
    * @throws {TypeError} for an invalid or empty prefix, before connecting.
    */
   subscribePrefix(prefix: string, options?: SubscribeOptions): Subscription {
-    const stored = normalizeKey(validatePrefix(prefix));
-    if (stored === "") {
-      throw new TypeError(
-        `Invalid prefix ${
-          JSON.stringify(prefix)
-        }: it is empty; use subscribeAll() to receive every key`,
-      );
-    }
-    const path = `/kv/subscribe/${
-      encodeKey(stored, this.#options.keyEncoding)
-    }/*`;
-    return this.#subscription(
-      path,
-      { kind: "prefix", prefix: stored },
-      options,
-    );
+    this.#throwIfClosed();
+    return this.#subscriptions.forPrefix(prefix, options);
   }
 
   /** Subscribes to changes of every key the token can read. */
   subscribeAll(options?: SubscribeOptions): Subscription {
-    return this.#subscription("/kv/subscribe/*", { kind: "all" }, options);
+    this.#throwIfClosed();
+    return this.#subscriptions.forAll(options);
   }
 
   /**
@@ -545,28 +519,13 @@ export class Client
    *
    * @throws {TypeError} for an invalid key, before connecting.
    */
-  watch(
-    key: string,
-    options?: WatchOptions & { subscription?: SubscribeOptions },
-  ): Watch {
-    validateKey(key);
-    options = checkCallOptions(options) ?? {};
-    const { subscription, ...watchOptions } = options;
-    const client = this.#clientOptions;
-    const signal = this.#lifetimeSignal(options.signal);
-    return new Watch({
-      ...watchOptions,
-      signal,
-      key: normalizeKey(key),
-      subscribe: (hooks) =>
-        this.subscribe(key, chainHooks(subscription ?? {}, hooks)),
-      read: (readSignal) => this.#readForWatch(key, readSignal),
-      ...(client.reconnect === undefined
-        ? {}
-        : { readRetry: client.reconnect }),
-      ...(client.sleep === undefined ? {} : { sleep: client.sleep }),
-      ...(client.random === undefined ? {} : { random: client.random }),
-    });
+  watch(key: string, options?: WatchKeyOptions): Watch {
+    this.#throwIfClosed();
+    return this.#subscriptions.watch(
+      key,
+      options,
+      (readSignal) => this.#readForWatch(key, readSignal),
+    );
   }
 
   /**
@@ -618,63 +577,6 @@ export class Client
   /** Returns the redacted description for Node's `util.inspect`. */
   [Symbol.for("nodejs.util.inspect.custom")](): string {
     return this.toString();
-  }
-
-  #lifetimeSignal(signal: AbortSignal | undefined): AbortSignal {
-    const closed = this.#transport.closedSignal;
-    return signal === undefined ? closed : AbortSignal.any([closed, signal]);
-  }
-
-  #subscription(
-    path: string,
-    target: SubscriptionTarget,
-    options: SubscribeOptions | undefined,
-  ): Subscription {
-    this.#throwIfClosed();
-    checkCallOptions(options);
-    const merged: SubscribeOptions = { ...this.#subscribeDefaults, ...options };
-    const client = this.#clientOptions;
-    return new Subscription({
-      ...merged,
-      signal: this.#lifetimeSignal(merged.signal),
-      path,
-      target,
-      connect: async (signal, lastEventId) =>
-        await this.#redactResponse(
-          await this.#transport.open({
-            method: "GET",
-            path,
-            signal,
-            headers: {
-              accept: "text/event-stream",
-              ...(lastEventId === undefined
-                ? {}
-                : { "last-event-id": lastEventId }),
-            },
-            ...(target.kind === "key" ? { key: target.key } : {}),
-          }),
-        ),
-      ...(client.reconnect === undefined
-        ? {}
-        : { reconnect: client.reconnect }),
-      ...(client.sleep === undefined ? {} : { sleep: client.sleep }),
-      ...(client.random === undefined ? {} : { random: client.random }),
-    });
-  }
-
-  /**
-   * Returns a refused subscription response with the token and passphrase
-   * removed from its body, so that the subscription's error cannot show
-   * them. Event streams and successful responses pass unchanged.
-   */
-  async #redactResponse(response: Response): Promise<Response> {
-    if (response.ok || this.#secrets.length === 0) return response;
-    const text = await response.text();
-    return new Response(redactSecrets(text, this.#secrets), {
-      status: response.status,
-      statusText: response.statusText,
-      headers: response.headers,
-    });
   }
 
   async #readForWatch(key: string, signal: AbortSignal): Promise<KeyRead> {
@@ -765,33 +667,6 @@ export class Client
     this.#throwIfClosed();
     return await this.#zk.decrypt(value, { key });
   }
-}
-
-/**
- * Merges subscription options with the hooks of a watch, so that both the
- * caller's hooks and the watch's run.
- */
-function chainHooks(
-  options: SubscribeOptions,
-  hooks: SubscriptionHooks,
-): SubscribeOptions {
-  const merged: SubscribeOptions = { ...options };
-  const names = ["onStateChange", "onOverflow", "onInvalidEvent"] as const;
-  for (const name of names) {
-    const first = options[name] as ((...args: unknown[]) => void) | undefined;
-    const second = hooks[name] as ((...args: unknown[]) => void) | undefined;
-    if (first === undefined || second === undefined) {
-      if (second !== undefined) Object.assign(merged, { [name]: second });
-      continue;
-    }
-    Object.assign(merged, {
-      [name]: (...args: unknown[]) => {
-        first(...args);
-        second(...args);
-      },
-    });
-  }
-  return merged;
 }
 
 function isJson(response: TransportResponse): boolean {

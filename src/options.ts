@@ -8,6 +8,7 @@ import type { Format } from "./format.ts";
 import type { KeyEncoding } from "./keys.ts";
 import { sleep as defaultSleep, type SleepFunction } from "./retry.ts";
 import type { FetchFunction, RetryEvent } from "./transport.ts";
+import type { WatchOptions } from "./sse/watch.ts";
 import type { ReconnectOptions, SubscribeOptions } from "./sse/subscription.ts";
 import type { ZkOptions } from "./zk/options.ts";
 
@@ -163,6 +164,12 @@ export interface ListOptions extends CallOptions {
    * @default "all"
    */
   filter?: ListFilter;
+}
+
+/** Options of {@link Client.watch}: the watch's own and its subscription's. */
+export interface WatchKeyOptions extends WatchOptions {
+  /** Options of the subscription under the watch; its hooks run too. */
+  subscription?: SubscribeOptions;
 }
 
 /** Result of {@link Client.set}. */
