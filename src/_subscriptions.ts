@@ -28,7 +28,7 @@ import {
 import { type KeyRead, Watch } from "./sse/watch.ts";
 import type { Transport } from "./transport.ts";
 
-/** What {@link Subscriptions} takes from the client. */
+/** Settings of {@link Subscriptions}, taken from the client. */
 export interface SubscriptionsInit {
   /** The client's transport; closing it ends every subscription. */
   transport: Transport;

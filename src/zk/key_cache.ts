@@ -211,7 +211,7 @@ function createSlot(
     failed: false,
   };
   // A prefetched derivation may fail before any write awaits it. Rotation
-  // then derives a new key, and a write that already took the slot sees the
+  // then derives a new key, and a write that already took the slot gets the
   // rejection.
   slot.key.then(
     () => {
