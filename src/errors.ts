@@ -307,10 +307,16 @@ export function quoteKey(key: string): string {
   return `${head.slice(0, -1)}…" (${key.length} characters)`;
 }
 
+// Word characters. A secret counts as found only where none is directly
+// before or after it, so that a short token such as "t" does not redact the
+// letter in "not found".
+const TOKEN_CHARACTER = "[A-Za-z0-9_]";
+const WORD_EDGE_REGEXP = /^[A-Za-z0-9_]$/;
+
 /**
- * Replaces every occurrence of each secret in `text`, raw or
- * percent-encoded, with `[redacted]`. Servers and proxies may echo request
- * headers in error bodies.
+ * Replaces each secret in `text`, raw or percent-encoded, with
+ * `[redacted]`, wherever it stands as a whole token. Servers and proxies
+ * may echo request headers in error bodies.
  */
 export function redactSecrets(
   text: string,
@@ -319,10 +325,17 @@ export function redactSecrets(
   let redacted = text;
   for (const secret of secrets) {
     if (secret === "") continue;
-    redacted = redacted.replaceAll(secret, "[redacted]");
-    const encoded = encodeURIComponent(secret);
-    if (encoded !== secret) {
-      redacted = redacted.replaceAll(encoded, "[redacted]");
+    for (const form of new Set([secret, encodeURIComponent(secret)])) {
+      const escaped = form.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+      // A boundary matters only at an edge that is itself a word character.
+      const before = WORD_EDGE_REGEXP.test(form.charAt(0))
+        ? `(?<!${TOKEN_CHARACTER})`
+        : "";
+      const after = WORD_EDGE_REGEXP.test(form.charAt(form.length - 1))
+        ? `(?!${TOKEN_CHARACTER})`
+        : "";
+      const pattern = new RegExp(`${before}${escaped}${after}`, "g");
+      redacted = redacted.replace(pattern, "[redacted]");
     }
   }
   return redacted;

@@ -78,7 +78,7 @@ export interface ClientOptions {
    * `token` option replaces any `Authorization` header given here.
    * @default {}
    */
-  headers?: HeadersInit;
+  headers?: ConstructorParameters<typeof Headers>[0];
   /**
    * Key encoding in request paths. `"segment"` sends the whole key as one
    * path segment with slashes as `%2F`, which addresses every key exactly.
@@ -339,7 +339,9 @@ export function checkPassphrase(value: unknown): string {
  * Builds the headers option, naming the option when a name or value is
  * invalid (such as a value with CR or LF, which could inject a header).
  */
-function checkHeaders(value: HeadersInit | undefined): Headers {
+function checkHeaders(
+  value: ConstructorParameters<typeof Headers>[0],
+): Headers {
   try {
     return new Headers(value);
   } catch (error) {

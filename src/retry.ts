@@ -54,19 +54,27 @@ export function backoffDelay(retry: number, policy: RetryPolicy): number {
 const DEFAULT_RATE_LIMIT_WAIT = 1000;
 
 /**
- * Returns the wait in ms before retrying a 429: `Retry-After` (seconds or an
- * HTTP date), else `RateLimit-Reset` (seconds), else one second, plus up to
- * 10% jitter so that clients sharing a window do not retry in step.
+ * Returns the wait in ms that a 429 asks for: `Retry-After` (seconds or an
+ * HTTP date), else `RateLimit-Reset` (seconds), else one second.
+ */
+export function rateLimitWait(headers: Headers, now: number): number {
+  const retryAfter = parseRetryAfter(headers, now);
+  if (retryAfter !== undefined) return retryAfter;
+  const reset = Number(headers.get("ratelimit-reset") ?? Number.NaN);
+  return Number.isFinite(reset) && reset >= 0
+    ? reset * 1000
+    : DEFAULT_RATE_LIMIT_WAIT;
+}
+
+/**
+ * Returns the wait in ms before retrying a 429: {@link rateLimitWait} plus
+ * up to 10% jitter, so that clients sharing a window do not retry in step.
+ * The jitter never takes the wait past `maxDelay`.
  */
 export function rateLimitDelay(headers: Headers, policy: RetryPolicy): number {
-  let wait = parseRetryAfter(headers, policy.now());
-  if (wait === undefined) {
-    const reset = Number(headers.get("ratelimit-reset") ?? Number.NaN);
-    wait = Number.isFinite(reset) && reset >= 0
-      ? reset * 1000
-      : DEFAULT_RATE_LIMIT_WAIT;
-  }
-  return Math.ceil(wait + policy.random() * wait * 0.1);
+  const wait = rateLimitWait(headers, policy.now());
+  const jittered = Math.ceil(wait + policy.random() * wait * 0.1);
+  return Math.min(jittered, Math.max(wait, policy.maxDelay));
 }
 
 /** Sleeps with `setTimeout`, clearing the timer when `signal` aborts. */

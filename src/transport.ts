@@ -18,6 +18,7 @@ import {
   backoffDelay,
   isRetryableStatus,
   rateLimitDelay,
+  rateLimitWait,
   type RetryPolicy,
 } from "./retry.ts";
 
@@ -195,10 +196,12 @@ export class Transport {
       return undefined;
     }
     if (response.status === 429) {
-      const wait = rateLimitDelay(response.headers, policy);
       // A window longer than the maximum delay is reported to the caller,
-      // who can decide to wait, instead of blocking the call for it.
-      return wait <= policy.maxDelay ? wait : undefined;
+      // who can decide to wait, instead of blocking the call for it. The
+      // jitter never decides that.
+      const wait = rateLimitWait(response.headers, policy.now());
+      if (wait > policy.maxDelay) return undefined;
+      return rateLimitDelay(response.headers, policy);
     }
     // Stash's own 503s carry a JSON message (such as "git integration not
     // enabled") and do not change on retry; the concurrency limit's 503

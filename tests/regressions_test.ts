@@ -11,6 +11,7 @@ import {
   UnauthorizedError,
 } from "../mod.ts";
 import { createStashServer } from "../testing.ts";
+import { redactSecrets } from "../src/errors.ts";
 
 const TOKEN = "tok_SUPERSECRET_123456";
 const PASSPHRASE = "passphrase that must stay hidden";
@@ -107,6 +108,34 @@ Deno.test("echoed secrets are redacted", async (t) => {
       e,
     ) => e);
     assertRedacted(error);
+  });
+});
+
+Deno.test("redaction matches whole tokens only", async (t) => {
+  const cases: [string, string, string][] = [
+    ["t", "key not found", "key not found"],
+    ["found", "key not found", "key not [redacted]"],
+    ["abc123", "token=abc123;", "token=[redacted];"],
+    ["abc123", "xabc123 and abc1234", "xabc123 and abc1234"],
+    ["-abc.", "x-abc.y", "x[redacted]y"],
+    ["a.b*c", "use a.b*c here", "use [redacted] here"],
+  ];
+  for (const [secret, text, expected] of cases) {
+    await t.step(`${secret} in ${text}`, () => {
+      assert.equal(redactSecrets(text, [secret]), expected);
+    });
+  }
+
+  await t.step("short token leaves the server message alone", async () => {
+    const server = createStashServer({
+      tokens: [{ token: "t", permissions: { "*": "rw" } }],
+    });
+    await using client = new Client("http://stash.test", {
+      fetch: server.fetch,
+      token: "t",
+    });
+    const error = await client.get("missing").catch((e) => e);
+    assert.equal(error.serverMessage, "key not found");
   });
 });
 
@@ -207,12 +236,26 @@ Deno.test("server 413 reports the body size", async () => {
 
 Deno.test("maxEventSize is a subscription option", async () => {
   const server = createStashServer();
-  await using client = new Client("http://stash.test", { fetch: server.fetch });
-  const subscription = client.subscribe("k", { maxEventSize: 64 });
+  await using client = new Client("http://stash.test", {
+    fetch: server.fetch,
+    reconnect: { initialDelay: 1, maxDelay: 1 },
+  });
+  const errors: Error[] = [];
+  const subscription = client.subscribe("k", {
+    maxEventSize: 64,
+    onStateChange: (state, info) => {
+      if (state === "reconnecting" && info.error) errors.push(info.error);
+    },
+  });
   const next = subscription[Symbol.asyncIterator]().next();
   for (let turn = 0; turn < 100 && server.subscriberCount === 0; turn++) {
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
   server.publishRaw(`data: ${"x".repeat(100)}\n\n`);
-  await assert.rejects(next, /maxEventSize subscription option/);
+  for (let turn = 0; turn < 100 && errors.length === 0; turn++) {
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  assert.match(String(errors[0]), /maxEventSize subscription option/);
+  await subscription.close();
+  assert.deepEqual(await next, { done: true, value: undefined });
 });

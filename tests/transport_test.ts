@@ -231,10 +231,18 @@ Deno.test("backoff", async (t) => {
     );
   });
 
+  await t.step("rate limit jitter stops at maxDelay", () => {
+    const wait = rateLimitDelay(
+      new Headers({ "retry-after": "1" }),
+      policy(0.999),
+    );
+    assert.equal(wait, 1000);
+  });
+
   await t.step("rate limit jitter adds at most a tenth", () => {
     const wait = rateLimitDelay(
       new Headers({ "retry-after": "2" }),
-      policy(0.999),
+      { ...policy(0.999), maxDelay: 10_000 },
     );
     assert.ok(wait > 2000, String(wait));
     assert.ok(wait <= 2200, String(wait));
@@ -250,6 +258,17 @@ Deno.test("rate limiting", async (t) => {
     const { client, delays } = testClient(script.fetch);
     assert.equal(await client.get("k"), "v");
     assert.deepEqual(delays, [2100]);
+  });
+
+  await t.step("window equal to maxRetryDelay is waited out", async () => {
+    for (const random of [0, 0.5, 0.999]) {
+      const script = scripted(status(429, "", { "retry-after": "30" }), ok());
+      const { client, delays } = testClient(script.fetch, {
+        random: () => random,
+      });
+      assert.equal(await client.get("k"), "v", `random ${random}`);
+      assert.deepEqual(delays, [30_000], `random ${random}`);
+    }
   });
 
   await t.step("window longer than maxRetryDelay fails at once", async () => {

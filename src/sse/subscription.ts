@@ -22,7 +22,11 @@ import {
   parseChangeEvent,
   type SubscriptionTarget,
 } from "./change_event.ts";
-import { EventStreamParser, type ServerSentEvent } from "./parser.ts";
+import {
+  EventStreamError,
+  EventStreamParser,
+  type ServerSentEvent,
+} from "./parser.ts";
 
 export type {
   ChangeAction,
@@ -259,27 +263,29 @@ const DEFAULT_RECONNECT: Required<ReconnectOptions> = {
  * Only one consumer may iterate a subscription. Leaving the `for await` loop
  * early, `close()`, the `signal` option and `await using` all close it.
  *
- * @example Yield change events from a stream
+ * @example Receive the change events of one key
  * ```ts
+ * import { Client } from "@stash/client";
+ * import { createStashServer } from "@stash/client/testing";
  * import assert from "node:assert/strict";
- * import { Subscription } from "./subscription.ts";
  *
- * const data = '{"key":"app/a","action":"update","timestamp":"2026-01-03T10:30:00Z"}';
- * const sub = new Subscription({
- *   connect: () =>
- *     Promise.resolve(
- *       new Response(`event: change\ndata: ${data}\n\n`, {
- *         headers: { "content-type": "text/event-stream" },
- *       }),
- *     ),
- *   target: { kind: "key", key: "app/a" },
- *   path: "/kv/subscribe/app%2Fa",
- * });
- * for await (const event of sub) {
- *   assert.equal(event.action, "update");
- *   break;
+ * // flushOnSubscribe makes the server answer at once, so the subscription
+ * // is open before the first change.
+ * const server = createStashServer({ flushOnSubscribe: true });
+ * const client = new Client("http://stash.test", { fetch: server.fetch });
+ * const sub = client.subscribe("app/config");
+ * const events = sub[Symbol.asyncIterator]();
+ * const next = events.next();
+ * for (let turn = 0; turn < 100 && sub.state !== "open"; turn++) {
+ *   await new Promise((resolve) => setTimeout(resolve, 1));
  * }
- * assert.equal(sub.state, "closed");
+ * await client.set("app/config", '{"debug":true}', "json");
+ * const { value } = await next;
+ * assert.equal(value?.key, "app/config");
+ * assert.equal(value?.action, "create");
+ * await sub.close();
+ * await client.close();
+ * await server.close();
  * ```
  */
 export class Subscription
@@ -546,6 +552,11 @@ export class Subscription
         if (result.done) return this.#ended();
         activity.last = this.#now();
         const failure = this.#handleChunk(parser, result.value);
+        // A line over maxEventSize breaks only this connection, so that a
+        // misbehaving proxy cannot end a long-running subscription.
+        if (failure instanceof EventStreamError) {
+          return { kind: "retry", error: failure, minDelay: 0 };
+        }
         if (failure !== undefined) return { kind: "fail", error: failure };
       }
     } finally {

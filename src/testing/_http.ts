@@ -108,7 +108,7 @@ export function withBody(request: Request, body: Uint8Array): Request {
 
 // Every buffer here is a plain ArrayBuffer (copies, reads and encodes), never
 // a SharedArrayBuffer, so the narrowing is safe.
-export function toBody(bytes: Uint8Array): BodyInit {
+export function toBody(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   return bytes as Uint8Array<ArrayBuffer>;
 }
 

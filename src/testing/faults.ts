@@ -20,7 +20,7 @@ export interface RespondFault {
    *
    * @default {{}}
    */
-  headers?: HeadersInit;
+  headers?: ConstructorParameters<typeof Headers>[0];
   /**
    * Response body.
    *

@@ -230,7 +230,7 @@ export class StashServer {
    * rejects with the signal's reason, and a body being read errors with it.
    */
   readonly fetch: (
-    input: RequestInfo | URL,
+    input: Request | URL | string,
     init?: RequestInit,
   ) => Promise<Response>;
 
@@ -258,7 +258,8 @@ export class StashServer {
    * @throws {RangeError} When `rateLimit` has a rate of 0 or less, or a burst
    * below 1.
    */
-  constructor(options: StashServerOptions = {}) {
+  constructor(options?: StashServerOptions) {
+    options ??= {};
     this.#newest = (options.version ?? "newest") === "newest";
     const now = options.now ?? Date.now;
     this.#clock = new NanoClock(now);
@@ -318,11 +319,12 @@ export class StashServer {
   }
 
   /**
-   * Stores `value` under exactly `key`, with `format` as given (an unknown
-   * format reads back as `application/octet-stream`). Records no history and
-   * publishes no event.
+   * Stores `value` under exactly `key`, with `format` as given (default
+   * `text`; an unknown format reads back as `application/octet-stream`).
+   * Records no history and publishes no event.
    */
-  put(key: string, value: Uint8Array | string, format = "text"): void {
+  put(key: string, value: Uint8Array | string, format?: string): void {
+    format ??= "text";
     const bytes = typeof value === "string"
       ? encoder.encode(value)
       : value.slice();
@@ -427,7 +429,7 @@ export class StashServer {
   }
 
   async #fetch(
-    input: RequestInfo | URL,
+    input: Request | URL | string,
     init?: RequestInit,
   ): Promise<Response> {
     const request = new Request(input, init);
