@@ -364,10 +364,21 @@ function specifierTransformer<T extends ts.Node>(
   config: DenoConfig,
 ): ts.TransformerFactory<T> {
   const imports = config.imports ?? {};
+  return rewriteSpecifiers((specifier) => mapSpecifier(specifier, imports));
+}
+
+/**
+ * Returns a transformer that replaces module specifiers with `map`'s result:
+ * in import and export declarations, `import()` types and calls, and in
+ * `new URL("./x.ts", import.meta.url)`.
+ */
+export function rewriteSpecifiers<T extends ts.Node>(
+  map: (specifier: string) => string,
+): ts.TransformerFactory<T> {
   return (context) => {
     const { factory } = context;
     const mapLiteral = (literal: ts.StringLiteral): ts.StringLiteral => {
-      const mapped = mapSpecifier(literal.text, imports);
+      const mapped = map(literal.text);
       return mapped === literal.text
         ? literal
         : factory.createStringLiteral(mapped);

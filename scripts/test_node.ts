@@ -24,7 +24,7 @@
 import ts from "typescript";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildNpm, NPM_NAME } from "./build_npm.ts";
+import { buildNpm, NPM_NAME, rewriteSpecifiers } from "./build_npm.ts";
 import { type DenoConfig, denoExports, mapSpecifier } from "./_npm_package.ts";
 
 /** Test files that never run under Node.js, with the reason. */
@@ -239,7 +239,9 @@ async function compileTest(
       isolatedModules: true,
       allowImportingTsExtensions: true,
     },
-    transformers: { before: [importTransformer(mapTestSpecifier)] },
+    transformers: {
+      before: [rewriteSpecifiers<ts.SourceFile>(mapTestSpecifier)],
+    },
   });
   if (problems.length > 0) {
     file.unsupported = problems.join("; ");
@@ -279,60 +281,6 @@ function unsupportedReason(
     queue.push(...file.helpers);
   }
   return undefined;
-}
-
-/** Rewrites the specifiers of import and export declarations and import(). */
-function importTransformer(
-  map: (specifier: string) => string,
-): ts.TransformerFactory<ts.SourceFile> {
-  return (context) => {
-    const { factory } = context;
-    const literal = (node: ts.StringLiteral): ts.StringLiteral =>
-      factory.createStringLiteral(map(node.text));
-    const visit = (node: ts.Node): ts.Node => {
-      if (
-        ts.isImportDeclaration(node) &&
-        ts.isStringLiteral(node.moduleSpecifier)
-      ) {
-        return factory.updateImportDeclaration(
-          node,
-          node.modifiers,
-          node.importClause,
-          literal(node.moduleSpecifier),
-          node.attributes,
-        );
-      }
-      if (
-        ts.isExportDeclaration(node) && node.moduleSpecifier !== undefined &&
-        ts.isStringLiteral(node.moduleSpecifier)
-      ) {
-        return factory.updateExportDeclaration(
-          node,
-          node.modifiers,
-          node.isTypeOnly,
-          node.exportClause,
-          literal(node.moduleSpecifier),
-          node.attributes,
-        );
-      }
-      if (
-        ts.isCallExpression(node) &&
-        node.expression.kind === ts.SyntaxKind.ImportKeyword &&
-        node.arguments[0] !== undefined &&
-        ts.isStringLiteral(node.arguments[0])
-      ) {
-        const [first, ...rest] = node.arguments;
-        return factory.updateCallExpression(
-          node,
-          node.expression,
-          node.typeArguments,
-          [literal(first as ts.StringLiteral), ...rest],
-        );
-      }
-      return ts.visitEachChild(node, visit, context);
-    };
-    return (file) => ts.visitNode(file, visit) as ts.SourceFile;
-  };
 }
 
 /** Copies the files in tests/ that are not TypeScript, such as fixtures. */
