@@ -18,47 +18,10 @@ import {
   SubscriptionOverflowError,
   type SubscriptionState,
 } from "../src/sse/subscription.ts";
+import { ControlledStream } from "./_streams.ts";
 
 const encoder = new TextEncoder();
 const TIMESTAMP = "2026-01-03T10:30:00Z";
-
-/** A response body whose chunks the test sends one by one. */
-class ControlledStream {
-  readonly stream: ReadableStream<Uint8Array>;
-  cancelled = false;
-  #controller!: ReadableStreamDefaultController<Uint8Array>;
-
-  constructor() {
-    this.stream = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        this.#controller = controller;
-      },
-      cancel: () => {
-        this.cancelled = true;
-      },
-    });
-  }
-
-  send(text: string | Uint8Array): void {
-    this.#controller.enqueue(
-      typeof text === "string" ? encoder.encode(text) : text,
-    );
-  }
-
-  end(): void {
-    this.#controller.close();
-  }
-
-  fail(error: Error): void {
-    this.#controller.error(error);
-  }
-
-  response(): Response {
-    return new Response(this.stream, {
-      headers: { "content-type": "text/event-stream" },
-    });
-  }
-}
 
 interface SleepCall {
   ms: number;

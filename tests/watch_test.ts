@@ -16,41 +16,9 @@ import {
   watchKey,
   type WatchUpdate,
 } from "../src/sse/watch.ts";
+import { ControlledStream } from "./_streams.ts";
 
-const encoder = new TextEncoder();
 const KEY = "app/config";
-
-/** A response body whose chunks the test sends one by one. */
-class ControlledStream {
-  readonly stream: ReadableStream<Uint8Array>;
-  cancelled = false;
-  #controller!: ReadableStreamDefaultController<Uint8Array>;
-
-  constructor() {
-    this.stream = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        this.#controller = controller;
-      },
-      cancel: () => {
-        this.cancelled = true;
-      },
-    });
-  }
-
-  send(text: string): void {
-    this.#controller.enqueue(encoder.encode(text));
-  }
-
-  end(): void {
-    this.#controller.close();
-  }
-
-  response(): Response {
-    return new Response(this.stream, {
-      headers: { "content-type": "text/event-stream" },
-    });
-  }
-}
 
 /** Sleeps that never resolve on their own: the test resolves them. */
 class ManualSleeps {
