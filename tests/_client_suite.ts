@@ -334,7 +334,18 @@ async function subscriptionSteps(
     await client.set(key, "initial");
     await using watch = client.watch(key, { resyncDelay: 50 });
     const updates = watch[Symbol.asyncIterator]();
-    const first = await within(updates.next(), 5000);
+    let first;
+    try {
+      first = await within(updates.next(), 5000);
+    } catch (error) {
+      // Over a socket the refused subscription can end the watch before
+      // the first read returns.
+      if (error instanceof UnsupportedError) {
+        SKIP("the server has no subscription endpoint");
+        return;
+      }
+      throw error;
+    }
     assert.ok(first !== undefined, "no first value within 5 s");
     assert.deepEqual(first.value, { key, exists: true, value: "initial" });
     let latest: WatchUpdate | undefined;
