@@ -635,9 +635,11 @@ export class Client
   #checkSize(body: Uint8Array, key: string): void {
     const limit = this.#options.maxBodySize;
     if (body.length <= limit) return;
-    const what = this.#zk === undefined ? "value" : "encrypted value";
+    const description = this.#zk === undefined ? "value" : "encrypted value";
     throw new PayloadTooLargeError(
-      `The ${what} for key ${quoteKey(key)} is ${body.length} bytes, over ` +
+      `The ${description} for key ${
+        quoteKey(key)
+      } is ${body.length} bytes, over ` +
         `the body size limit of ${limit} bytes (maxBodySize); it was not ` +
         "sent. Store a smaller value, or raise both the server's limit and " +
         "maxBodySize",

@@ -315,7 +315,7 @@ const WORD_EDGE_REGEXP = /^[A-Za-z0-9_]$/;
 
 /**
  * Replaces each secret in `text`, raw or percent-encoded, with
- * `[redacted]`, wherever it stands as a whole token. Servers and proxies
+ * `[redacted]`, wherever it occurs as a whole token. Servers and proxies
  * may echo request headers in error bodies.
  */
 export function redactSecrets(

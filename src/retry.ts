@@ -54,7 +54,7 @@ export function backoffDelay(retry: number, policy: RetryPolicy): number {
 const DEFAULT_RATE_LIMIT_WAIT = 1000;
 
 /**
- * Returns the wait in ms that a 429 asks for: `Retry-After` (seconds or an
+ * Returns the wait in ms that a 429 requests: `Retry-After` (seconds or an
  * HTTP date), else `RateLimit-Reset` (seconds), else one second.
  */
 export function rateLimitWait(headers: Headers, now: number): number {

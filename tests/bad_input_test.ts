@@ -419,7 +419,7 @@ Deno.test("very long keys", async (t) => {
 
   await t.step("1 MB key is sent as is", async () => {
     // The client sets no key length limit: the server and proxies limit
-    // the URL, and their answer comes back as a ResponseError.
+    // the URL, and their response comes back as a ResponseError.
     await using env = setup();
     const result = await env.client.set(huge, "v");
     assert.equal(result.key.length, huge.length);

@@ -562,7 +562,7 @@ Deno.test("body faults from the in-process server", async (t) => {
 
   await t.step("reject over loopback is an empty 500", async () => {
     // Deno.serve cannot reset a connection before the headers, so the
-    // server answers a reject fault with an empty 500 over a socket. The
+    // server responds to a reject fault with an empty 500 over a socket. The
     // raw TCP tests cover a real reset before the headers.
     const server = createStashServer();
     await using env = await listening(server);

@@ -242,7 +242,7 @@ interface Activity {
 }
 
 const DEFAULT_QUEUE_SIZE = 1000;
-/** Shortest wait after a 429, in milliseconds, whatever maxDelay says. */
+/** Shortest wait after a 429, in milliseconds, even below maxDelay. */
 const MIN_RATE_LIMIT_WAIT = 1000;
 const DEFAULT_RECONNECT: Required<ReconnectOptions> = {
   initialDelay: 1000,
@@ -269,7 +269,7 @@ const DEFAULT_RECONNECT: Required<ReconnectOptions> = {
  * import { createStashServer } from "@stash/client/testing";
  * import assert from "node:assert/strict";
  *
- * // flushOnSubscribe makes the server answer at once, so the subscription
+ * // flushOnSubscribe makes the server respond at once, so the subscription
  * // is open before the first change.
  * const server = createStashServer({ flushOnSubscribe: true });
  * const client = new Client("http://stash.test", { fetch: server.fetch });

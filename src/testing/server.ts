@@ -96,7 +96,7 @@ export interface StashServerOptions {
   rateLimit?: RateLimitOptions | false;
   /**
    * Maximum requests in flight. Beyond it the server returns an empty 503. Each open SSE stream
-   * holds a slot until it ends.
+   * occupies a slot until it ends.
    *
    * @default {1000}
    */
