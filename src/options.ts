@@ -389,6 +389,9 @@ export function resolveOptions(
     }
   }
   if (options.zkKey !== undefined) checkPassphrase(options.zkKey);
+  if (options.zk !== undefined && options.zkKey === undefined) {
+    throw new TypeError("Invalid zk option: it needs the zkKey option");
+  }
   checkFunction(options.onRetry, "onRetry", undefined);
   const integer = { min: 0, integer: true };
   return {

@@ -198,6 +198,10 @@ Deno.test("C1 control characters are rejected in keys", async () => {
 
 Deno.test("options checked at construction", () => {
   assert.throws(
+    () => new Client("http://host", { zk: { cacheSize: 8 } }),
+    /zk option: it needs the zkKey option/,
+  );
+  assert.throws(
     () => new Client("http://host", { onRetry: 5 as unknown as () => void }),
     /onRetry option: expected a function, got number/,
   );
