@@ -174,11 +174,6 @@ export class ZkCodec {
     return this.toString();
   }
 
-  /** Returns the redacted description for Node's `util.inspect`. */
-  [Symbol.for("nodejs.util.inspect.custom")](): string {
-    return this.toString();
-  }
-
   #nextWriteKey(): Promise<SaltedKey> {
     if (this.#writeKey === undefined) {
       const salt = randomSalt();
