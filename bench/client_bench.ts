@@ -1,10 +1,10 @@
 /**
- * The client against the in-process server through an injected fetch:
- * plain get and set are the baselines, against which zero-knowledge reads
- * (cold and with a cached key) and writes (one salt per value and with salt
- * reuse) are measured in the same run. Run with
- * `deno bench --allow-net=127.0.0.1 --allow-read --allow-env bench/client_bench.ts`; results are
- * in bench/README.md.
+ * The client against the in-process server, through an injected fetch and
+ * over a loopback socket. Plain get and set are the baselines. Against them
+ * the same run measures zero-knowledge reads, cold and with a cached key,
+ * and writes, with one salt per value and with salt reuse. Run with
+ * `deno bench --allow-net=127.0.0.1 --allow-read --allow-env bench/client_bench.ts`.
+ * The results are in bench/README.md.
  *
  * @module
  */

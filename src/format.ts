@@ -34,11 +34,11 @@ export function isFormat(value: unknown): value is Format {
  */
 export function validateFormat(value: unknown): Format {
   if (isFormat(value)) return value;
-  const shown = typeof value === "string"
+  const quoted = typeof value === "string"
     ? JSON.stringify(value)
     : typeof value;
   throw new TypeError(
-    `Invalid format ${shown}: expected one of ${[...FORMATS].join(", ")} ` +
+    `Invalid format ${quoted}: expected one of ${[...FORMATS].join(", ")} ` +
       "(lowercase)",
   );
 }

@@ -92,10 +92,10 @@ function field(
   return snake in entry ? entry[snake] : entry[pascal];
 }
 
-function invalid(what: string, value: unknown): StashError {
-  const shown = JSON.stringify(value) ?? String(value);
+function invalid(problem: string, value: unknown): StashError {
+  const quoted = JSON.stringify(value) ?? String(value);
   return new StashError(
-    `Invalid list entry from server: ${what}, got ${shown.slice(0, 200)}`,
+    `Invalid list entry from server: ${problem}, got ${quoted.slice(0, 200)}`,
   );
 }
 
@@ -140,13 +140,13 @@ export function parseKeyInfo(entry: unknown): KeyInfo {
   return info;
 }
 
-function parseJson(body: Uint8Array, what: string): unknown {
+function parseJson(body: Uint8Array, description: string): unknown {
   const text = new TextDecoder().decode(body);
   try {
     return JSON.parse(text);
   } catch (error) {
     throw new StashError(
-      `Invalid ${what} from server: the body is not valid JSON ` +
+      `Invalid ${description} from server: the body is not valid JSON ` +
         `(${body.length} bytes, starting ${JSON.stringify(text.slice(0, 60))})`,
       { cause: error },
     );

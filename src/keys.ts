@@ -69,10 +69,10 @@ export function validateText(value: unknown, name: string): string {
  */
 export function validateKey(key: unknown): string {
   const text = validateText(key, "key");
-  const shown = quoteKey(text);
+  const quoted = quoteKey(text);
   if (normalizeKey(text) === "") {
     throw new TypeError(
-      `Invalid key ${shown}: it is empty once the server trims whitespace ` +
+      `Invalid key ${quoted}: it is empty once the server trims whitespace ` +
         "and slashes",
     );
   }
@@ -81,14 +81,14 @@ export function validateKey(key: unknown): string {
     // The server would store "./" as ".", which no request can read again,
     // because URL parsers resolve a "." or ".." segment before sending.
     throw new TypeError(
-      `Invalid key ${shown}: it is stored as ${
+      `Invalid key ${quoted}: it is stored as ${
         JSON.stringify(stored)
       }, and URLs cannot address the keys "." and ".."`,
     );
   }
   if (CONTROL_REGEXP.test(text)) {
     throw new TypeError(
-      `Invalid key ${shown}: control characters are not allowed in keys`,
+      `Invalid key ${quoted}: control characters are not allowed in keys`,
     );
   }
   return text;

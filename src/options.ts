@@ -353,6 +353,35 @@ function checkHeaders(
   }
 }
 
+/** Checks `zkKey`, `zk` and `requireEncryption`, which go together. */
+function checkEncryptionOptions(options: ClientOptions): void {
+  if (options.zkKey !== undefined) checkPassphrase(options.zkKey);
+  if (options.zk !== undefined && options.zkKey === undefined) {
+    throw new TypeError("Invalid zk option: it needs the zkKey option");
+  }
+  if (options.requireEncryption === undefined) return;
+  if (typeof options.requireEncryption !== "boolean") {
+    throw new TypeError("Invalid requireEncryption option: expected a boolean");
+  }
+  if (options.requireEncryption && options.zkKey === undefined) {
+    throw new TypeError(
+      "Invalid requireEncryption option: it needs the zkKey option",
+    );
+  }
+}
+
+function checkKeyEncoding(value: unknown): KeyEncoding {
+  const keyEncoding = value ?? "segment";
+  if (keyEncoding !== "segment" && keyEncoding !== "path") {
+    throw new TypeError(
+      `Invalid keyEncoding option ${
+        JSON.stringify(keyEncoding)
+      }: expected "segment" or "path"`,
+    );
+  }
+  return keyEncoding;
+}
+
 /** Validates every option and applies the defaults. */
 export function resolveOptions(
   baseUrl: unknown,
@@ -368,51 +397,28 @@ export function resolveOptions(
   const token = checkToken(options.token);
   const headers = checkHeaders(options.headers);
   if (token !== undefined) headers.set("authorization", `Bearer ${token}`);
-  const keyEncoding = options.keyEncoding ?? "segment";
-  if (keyEncoding !== "segment" && keyEncoding !== "path") {
-    throw new TypeError(
-      `Invalid keyEncoding option ${
-        JSON.stringify(keyEncoding)
-      }: expected "segment" or "path"`,
-    );
-  }
-  if (options.requireEncryption !== undefined) {
-    if (typeof options.requireEncryption !== "boolean") {
-      throw new TypeError(
-        "Invalid requireEncryption option: expected a boolean",
-      );
-    }
-    if (options.requireEncryption && options.zkKey === undefined) {
-      throw new TypeError(
-        "Invalid requireEncryption option: it needs the zkKey option",
-      );
-    }
-  }
-  if (options.zkKey !== undefined) checkPassphrase(options.zkKey);
-  if (options.zk !== undefined && options.zkKey === undefined) {
-    throw new TypeError("Invalid zk option: it needs the zkKey option");
-  }
+  const keyEncoding = checkKeyEncoding(options.keyEncoding);
+  checkEncryptionOptions(options);
   checkFunction(options.onRetry, "onRetry", undefined);
+
   const integer = { min: 0, integer: true };
+  const duration = (min: number) => ({
+    min,
+    max: MAX_TIMER_DELAY,
+    integer: false,
+  });
   return {
     baseUrl: parseBaseUrl(baseUrl),
     token,
-    timeout: checkNumber(options.timeout, "timeout", 30_000, {
-      min: 1,
-      max: MAX_TIMER_DELAY,
-      integer: false,
-    }),
+    timeout: checkNumber(options.timeout, "timeout", 30_000, duration(1)),
     retries: checkNumber(options.retries, "retries", 3, integer),
-    retryDelay: checkNumber(options.retryDelay, "retryDelay", 100, {
-      min: 0,
-      max: MAX_TIMER_DELAY,
-      integer: false,
-    }),
-    maxRetryDelay: checkNumber(options.maxRetryDelay, "maxRetryDelay", 30_000, {
-      min: 0,
-      max: MAX_TIMER_DELAY,
-      integer: false,
-    }),
+    retryDelay: checkNumber(options.retryDelay, "retryDelay", 100, duration(0)),
+    maxRetryDelay: checkNumber(
+      options.maxRetryDelay,
+      "maxRetryDelay",
+      30_000,
+      duration(0),
+    ),
     keyEncoding,
     maxBodySize: checkNumber(options.maxBodySize, "maxBodySize", 1_048_576, {
       min: 1,

@@ -3,31 +3,20 @@ import { Client } from "../mod.ts";
 import { createStashServer } from "../testing.ts";
 import { runClientSuite, suitePrefix } from "./_client_suite.ts";
 
-Deno.test("client against the in-process server", async (t) => {
-  const server = createStashServer({ history: true });
-  try {
-    await runClientSuite(t, {
-      prefix: suitePrefix(),
-      client: (options = {}) =>
-        new Client("http://stash.test", { fetch: server.fetch, ...options }),
-    });
-  } finally {
-    await server.close();
-  }
-});
-
-Deno.test("client against the v0.13.0 server", async (t) => {
-  const server = createStashServer({ version: "v0.13.0", history: true });
-  try {
-    await runClientSuite(t, {
-      prefix: suitePrefix(),
-      client: (options = {}) =>
-        new Client("http://stash.test", { fetch: server.fetch, ...options }),
-    });
-  } finally {
-    await server.close();
-  }
-});
+for (const version of ["newest", "v0.13.0"] as const) {
+  Deno.test(`client against the ${version} server`, async (t) => {
+    const server = createStashServer({ version, history: true });
+    try {
+      await runClientSuite(t, {
+        prefix: suitePrefix(),
+        client: (options = {}) =>
+          new Client("http://stash.test", { fetch: server.fetch, ...options }),
+      });
+    } finally {
+      await server.close();
+    }
+  });
+}
 
 Deno.test("client over a loopback socket", async (t) => {
   const server = createStashServer({ history: true });
